@@ -1,0 +1,5 @@
+"""Routes: complaints (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Routes: open311 (being written)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

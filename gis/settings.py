@@ -1,0 +1,82 @@
+"""Settings for the spatial core, read once from the environment (and `.env`).
+
+`DATABASE_URL` points at any PostGIS; when it is unset the project runs its own
+PostgreSQL cluster under `var/pgdata` and connects to that. Everything else has
+the prefix `CG_` (community-grid), e.g. `CG_PG_PORT=55433`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+"""The repository root: data/, var/ and the migrations are found from here."""
+
+
+class Settings(BaseSettings):
+    """What an operator may set; defaults suit a developer machine."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CG_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "CG_DATABASE_URL")
+    )
+    database_name: str = "community_grid"
+
+    # The project-owned cluster, used when DATABASE_URL is unset.
+    pg_bin: Path = Path("/usr/lib/postgresql/15/bin")
+    pg_data: Path = ROOT / "var" / "pgdata"
+    pg_port: int = 55432
+    pg_user: str = "postgres"
+
+    # The bureau's own district (GB/T 2260 county code) and its layout data.
+    home_district_code: str = "440703"
+    data_dir: Path = ROOT / "data"
+
+    # Locating: a point in a sliver gap inside the district goes to the nearest
+    # grid within this distance; the same distance decides the "gap" check.
+    gap_snap_m: float = 50.0
+    # Layout checks: overlaps between siblings and gaps in the parent's
+    # coverage smaller than these are noise, larger ones stop a load.
+    overlap_tolerance_m2: float = 10.0
+    gap_tolerance_m2: float = 100.0
+    outside_tolerance_m2: float = 100.0
+
+    # Key for personal data at rest (Fernet, urlsafe base64). When unset a key
+    # file under var/ is made once and reused.
+    data_key: str | None = None
+    data_key_file: Path = ROOT / "var" / "data.key"
+
+    @property
+    def managed_cluster(self) -> bool:
+        """True when the project runs its own PostgreSQL (no DATABASE_URL)."""
+        return not self.database_url
+
+    def url_for(self, database: str | None = None) -> str:
+        """The SQLAlchemy URL of `database` (default: the project's database)."""
+        if self.database_url:
+            if database is None:
+                return self.database_url
+            base, _, _ = self.database_url.rpartition("/")
+            return f"{base}/{database}"
+        name = database or self.database_name
+        return f"postgresql+psycopg2://{self.pg_user}@127.0.0.1:{self.pg_port}/{name}"
+
+    @property
+    def database(self) -> str:
+        """The name of the project's database, from the URL when one is given."""
+        if self.database_url:
+            return self.database_url.rpartition("/")[2].split("?")[0]
+        return self.database_name
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests clear the cache to override)."""
+    return Settings()

@@ -1,0 +1,243 @@
+"""`grid`: the command line for set-up, loading, locating and serving.
+
+Exit codes: 0 done, 1 the input failed its checks, 2 usage, 3 database
+unreachable. Machine-readable output with --json on the commands others call.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gis import pgserver
+from gis.crs import UnknownCRSError
+from gis.settings import get_settings
+
+app = typer.Typer(help="community-grid: 蓬江区城管进社区网格化管理", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="The project-owned PostgreSQL server and the schema.",
+                     no_args_is_help=True)
+sample_app = typer.Typer(help="The generated sample district.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(sample_app, name="sample")
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print an error for a person and return the Exit to raise."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _engine() -> Any:
+    from gis.db import DatabaseUnavailable, get_engine, ping
+
+    engine = get_engine()
+    if not ping(engine):
+        s = get_settings()
+        where = "DATABASE_URL" if s.database_url else f"127.0.0.1:{s.pg_port}"
+        raise fail(f"the database at {where} is not reachable; run `make setup` "
+                   "or `grid db start`", 3) from DatabaseUnavailable(where)
+    return engine
+
+
+# ------------------------------------------------------------------- db ---
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the project-owned PostgreSQL (creating it on first use)."""
+    try:
+        out.print(pgserver.start(get_settings()))
+    except pgserver.ClusterError as exc:
+        raise fail(str(exc), 3) from exc
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the project-owned PostgreSQL."""
+    try:
+        out.print(pgserver.stop(get_settings()))
+    except pgserver.ClusterError as exc:
+        raise fail(str(exc), 3) from exc
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the project-owned PostgreSQL is running."""
+    st = pgserver.status(get_settings())
+    out.print(st.detail)
+    if st.managed and not st.running:
+        raise typer.Exit(1)
+
+
+@db_app.command("init")
+def db_init() -> None:
+    """Create the database and PostGIS if missing, and migrate to the newest schema."""
+    from gis.db import DatabaseUnavailable, ensure_database, migrate
+
+    try:
+        created = ensure_database()
+    except DatabaseUnavailable as exc:
+        raise fail(str(exc), 3) from exc
+    migrate()
+    out.print(f"database {get_settings().database}: {'created, ' if created else ''}migrated")
+
+
+# ----------------------------------------------------------------- load ---
+
+
+def _print_report(report: Any, as_json: bool) -> None:
+    if as_json:
+        return
+    table = Table(title=f"{report.level}: {report.features} features, "
+                        f"{len(report.errors)} errors, {len(report.warnings)} warnings")
+    for col in ("check", "severity", "where (lon, lat)", "message"):
+        table.add_column(col)
+    for f in report.findings[:200]:
+        where = f"{f.lon}, {f.lat}" if f.lon is not None else ""
+        table.add_row(f.check, f.severity, where, f.message)
+    if report.findings:
+        err.print(table)
+    if len(report.findings) > 200:
+        err.print(f"... and {len(report.findings) - 200} more")
+
+
+@app.command()
+def load(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage or Shapefile")],
+    level: Annotated[str, typer.Option(help="district|subdistrict|community|grid")],
+    crs: Annotated[str, typer.Option(help="wgs84|cgcs2000|gcj02|bd09|EPSG:n")],
+    name_field: Annotated[str | None, typer.Option(help="field with the name")] = None,
+    code_field: Annotated[str | None, typer.Option(help="field with the code")] = None,
+    parent_field: Annotated[str | None, typer.Option(help="field with the parent's code")] = None,
+    layer: Annotated[str | None, typer.Option(help="layer of a GeoPackage")] = None,
+    repair: Annotated[bool, typer.Option(help="repair invalid geometry with make_valid")] = False,
+    dry_run: Annotated[bool, typer.Option(help="check only, write nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Check a layout file and load it as a new current generation."""
+    from gis.layout import LayoutError, load_file
+
+    engine = _engine()
+    try:
+        gen, report = load_file(engine, file, level, crs, name_field=name_field,
+                                code_field=code_field, parent_field=parent_field, layer=layer,
+                                repair=repair, dry_run=dry_run)
+    except LayoutError as exc:
+        for r in exc.reports:
+            _print_report(r, as_json)
+        if as_json:
+            print(json.dumps({"ok": False, "error": str(exc), "findings": [
+                f.as_dict() for r in exc.reports for f in r.findings]}, ensure_ascii=False))
+        raise fail(str(exc)) from exc
+    _print_report(report, as_json)
+    if as_json:
+        print(json.dumps({"ok": True, "generation": gen, "features": report.features,
+                          "findings": [f.as_dict() for f in report.findings]},
+                         ensure_ascii=False))
+    else:
+        what = "checked (dry run)" if dry_run else f"loaded as generation {gen}"
+        out.print(f"{file}: {report.features} {level} features {what}")
+
+
+# --------------------------------------------------------------- locate ---
+
+
+@app.command()
+def locate(
+    lon: Annotated[float, typer.Argument(help="longitude (x)")],
+    lat: Annotated[float, typer.Argument(help="latitude (y)")],
+    crs: Annotated[str, typer.Option(help="wgs84|cgcs2000|gcj02|bd09|EPSG:n")] = "wgs84",
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Say which grid, community, subdistrict, station and squad a point is in."""
+    from gis.locate import InvalidLocation
+    from gis.locate import locate as locate_point
+
+    engine = _engine()
+    try:
+        with engine.connect() as conn:
+            where = locate_point(conn, lon, lat, crs)
+    except (InvalidLocation, UnknownCRSError, LookupError) as exc:
+        raise fail(str(exc), 2 if not isinstance(exc, LookupError) else 1) from exc
+    if as_json:
+        print(json.dumps(where.as_dict(), ensure_ascii=False))
+        return
+    table = Table(show_header=False)
+    for key, value in where.as_dict().items():
+        table.add_row(key, "" if value is None else str(value))
+    out.print(table)
+
+
+# --------------------------------------------------------------- sample ---
+
+
+@sample_app.command("generate")
+def sample_generate(
+    out_dir: Annotated[Path, typer.Argument(help="where to write")] = Path("data/sample"),
+    seed: Annotated[int, typer.Option(help="random seed")] = 440703,
+) -> None:
+    """Regenerate the sample subdistricts, communities, grids and organisation."""
+    from gis.sample import generate_sample
+
+    counts = generate_sample(out_dir, seed=seed)
+    out.print(counts)
+
+
+@sample_app.command("load")
+def sample_load(force: Annotated[bool, typer.Option(help="reload even if unchanged")] = False,
+                ) -> None:
+    """Load the sample layout (a no-op when the files have not changed)."""
+    from gis.layout import LayoutError
+    from gis.seed import load_sample
+
+    engine = _engine()
+    try:
+        result = load_sample(engine, force=force)
+    except LayoutError as exc:
+        for r in exc.reports:
+            _print_report(r, False)
+        raise fail(str(exc)) from exc
+    state = "loaded" if result.loaded else "already current"
+    out.print(f"sample layout {state}: generation {result.generation}")
+
+
+@app.command()
+def summary(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Counts per level of the current layout and of the organisation."""
+    from gis.seed import summary as layout_summary
+
+    counts = layout_summary(_engine())
+    if as_json:
+        print(json.dumps(counts))
+        return
+    table = Table("what", "count", title="current layout")
+    for k, v in counts.items():
+        table.add_row(k, str(v))
+    out.print(table)
+
+
+from gridcli import intake as _intake  # noqa: E402
+from gridcli import ops as _ops  # noqa: E402
+from gridcli import open311cli as _open311cli  # noqa: E402
+
+for _module in (_intake, _open311cli, _ops):
+    _module.register(app)
+
+
+def main() -> None:  # pragma: no cover - console entry for `python -m gridcli.main`
+    """Run the CLI."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
