@@ -41,16 +41,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ) -> Response:
         length = request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return errors.error_response(request, 413, [{
-                "code": "too_large", "field": None,
-                "message": f"request body over {MAX_BODY_BYTES // 1024} KiB"}])
+            return errors.error_response(
+                request,
+                413,
+                [
+                    {
+                        "code": "too_large",
+                        "field": None,
+                        "message": f"request body over {MAX_BODY_BYTES // 1024} KiB",
+                    }
+                ],
+            )
         return await call_next(request)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz(request: Request) -> Response:
         ok = ping(request.app.state.engine)
-        return JSONResponse({"ok": ok, "database": "up" if ok else "down"},
-                            status_code=200 if ok else 503)
+        return JSONResponse(
+            {"ok": ok, "database": "up" if ok else "down"}, status_code=200 if ok else 503
+        )
 
     app.include_router(complaints.router)
     app.include_router(open311.router)

@@ -12,12 +12,12 @@ from gis.settings import Settings
 
 def engine(request: Request) -> Engine:
     """The application's pooled engine (made in the lifespan)."""
-    return request.app.state.engine  # type: ignore[no-any-return]
+    return request.app.state.engine
 
 
 def settings(request: Request) -> Settings:
     """The application's settings."""
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 EngineDep = Annotated[Engine, Depends(engine)]

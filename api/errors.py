@@ -49,7 +49,7 @@ def error_response(request: Request, status: int, items: list[dict[str, Any]]) -
     """Shape an error answer, by the path's own rules when it has them."""
     for prefix, shaper in _custom_error_shapers:
         if request.url.path.startswith(prefix):
-            return shaper(request, status, items)  # type: ignore[no-any-return]
+            return shaper(request, status, items)
     return JSONResponse({"detail": items}, status_code=status)
 
 
@@ -62,25 +62,37 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
-        return error_response(request, status_for(exc),
-                              [{"code": exc.code, "message": exc.message, "field": exc.field}])
+        return error_response(
+            request,
+            status_for(exc),
+            [{"code": exc.code, "message": exc.message, "field": exc.field}],
+        )
 
     @app.exception_handler(InvalidLocation)
     @app.exception_handler(UnknownCRSError)
     async def value_error(request: Request, exc: ValueError) -> Response:
         field = "crs" if isinstance(exc, UnknownCRSError) else "lon,lat"
-        return error_response(request, 422,
-                              [{"code": "invalid", "message": str(exc), "field": field}])
+        return error_response(
+            request, 422, [{"code": "invalid", "message": str(exc), "field": field}]
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        items = [{"code": "invalid", "message": e.get("msg", "invalid"),
-                  "field": _field(e.get("loc", ()))} for e in exc.errors()]
+        items = [
+            {
+                "code": "invalid",
+                "message": e.get("msg", "invalid"),
+                "field": _field(e.get("loc", ())),
+            }
+            for e in exc.errors()
+        ]
         return error_response(request, 422, items)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-            exc.status_code, "error")
-        return error_response(request, exc.status_code,
-                              [{"code": code, "message": str(exc.detail), "field": None}])
+            exc.status_code, "error"
+        )
+        return error_response(
+            request, exc.status_code, [{"code": code, "message": str(exc.detail), "field": None}]
+        )

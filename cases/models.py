@@ -71,9 +71,7 @@ class Case(Base):
     master_id: Mapped[int | None] = mapped_column(ForeignKey("case_file.id"))
     report_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     status_note: Mapped[str] = mapped_column(Text, default="", server_default="")
@@ -85,8 +83,12 @@ class Case(Base):
         CheckConstraint(f"tier IN {TIERS!r}", name="case_tier"),
         CheckConstraint(f"locate_method IN {LOCATE_METHODS!r}", name="case_locate_method"),
         # Duplicate search: open masters of a subclass near a point.
-        Index("case_open_geom_idx", "geom", postgresql_using="gist",
-              postgresql_where=text("status = 'open' AND master_id IS NULL")),
+        Index(
+            "case_open_geom_idx",
+            "geom",
+            postgresql_using="gist",
+            postgresql_where=text("status = 'open' AND master_id IS NULL"),
+        ),
         Index("case_subclass_reported_idx", "subclass_code", "reported_at"),
         Index("case_reported_idx", "reported_at"),
         Index("case_grid_code_idx", "grid_code"),
@@ -114,9 +116,7 @@ class ApiKey(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
 
 
@@ -130,6 +130,4 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
     media_type: Mapped[str] = mapped_column(String(64), default="application/json")
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -36,10 +36,17 @@ from gis import crs as crsmod
 from gis.models import CODE_LENGTH, LEVELS, PARENT
 from gis.settings import Settings, get_settings
 
-TABLE = {"district": "district", "subdistrict": "subdistrict", "community": "community",
-         "grid": "grid_cell"}
-PARENT_COLUMN = {"subdistrict": "district_code", "community": "subdistrict_code",
-                 "grid": "community_code"}
+TABLE = {
+    "district": "district",
+    "subdistrict": "subdistrict",
+    "community": "community",
+    "grid": "grid_cell",
+}
+PARENT_COLUMN = {
+    "subdistrict": "district_code",
+    "community": "subdistrict_code",
+    "grid": "community_code",
+}
 CHILD = {parent: child for child, parent in PARENT.items()}
 
 
@@ -170,8 +177,10 @@ def read_layer(
         frame = frame.set_crs(crs_name, allow_override=True).to_crs("EPSG:4326")
     else:
         frame = frame.set_geometry(
-            [crsmod.transform_geometry(g, crs_name) if g is not None else None
-             for g in frame.geometry],
+            [
+                crsmod.transform_geometry(g, crs_name) if g is not None else None
+                for g in frame.geometry
+            ],
             crs="EPSG:4326",
         )
     frame["row"] = np.arange(1, len(frame) + 1)
@@ -195,8 +204,10 @@ def _check_declared_crs(path: Path, declared: CRS | None, named: str) -> None:
             f"{path}: the file declares a projected CRS ({declared.to_string()}) but --crs "
             f"{named} names longitude/latitude; pass --crs {declared.to_string()}"
         )
-    if named.startswith("EPSG:") and CRS.from_user_input(named).is_projected and (
-        declared.is_geographic
+    if (
+        named.startswith("EPSG:")
+        and CRS.from_user_input(named).is_projected
+        and (declared.is_geographic)
     ):
         raise LayoutError(
             f"{path}: the file declares geographic coordinates ({declared.to_string()}) "
@@ -216,7 +227,7 @@ def _check_plausible_coordinates(path: Path, frame: gpd.GeoDataFrame, named: str
             f"longitudes/latitudes, so --crs {named} is wrong: they look projected "
             "(metres); name the CRS, e.g. --crs EPSG:4547"
         )
-    if 0 < minx and maxx < 60 and 70 < miny and maxy < 140:
+    if minx > 0 and maxx < 60 and miny > 70 and maxy < 140:
         raise LayoutError(
             f"{path}: x runs {minx:.3f}..{maxx:.3f} and y {miny:.3f}..{maxy:.3f}: latitude and "
             "longitude look swapped (GeoJSON is lon,lat)"
@@ -232,7 +243,7 @@ def _metric(frame: gpd.GeoDataFrame) -> gpd.GeoSeries:
 
 def _lonlat(point_metric: BaseGeometry) -> tuple[float, float]:
     lon, lat = crsmod.metric_transformer().transform(
-        point_metric.x, point_metric.y, direction="INVERSE"
+        shapely.get_x(point_metric), shapely.get_y(point_metric), direction="INVERSE"
     )
     return round(float(lon), 6), round(float(lat), 6)
 
@@ -264,8 +275,11 @@ def check_geometry(frame: gpd.GeoDataFrame, report: CheckReport, repair: bool) -
             new_geoms.append(geom)
             continue
         if geom.geom_type not in ("Polygon", "MultiPolygon"):
-            report.add(Finding("not_polygon", "error",
-                               f"{label}: {geom.geom_type}, a polygon is needed", code))
+            report.add(
+                Finding(
+                    "not_polygon", "error", f"{label}: {geom.geom_type}, a polygon is needed", code
+                )
+            )
             new_geoms.append(geom)
             continue
         if not geom.is_valid:
@@ -273,13 +287,17 @@ def check_geometry(frame: gpd.GeoDataFrame, report: CheckReport, repair: bool) -
             where = _reason_location(reason) or _lonlat_of(geom)
             fixed = _polygonal(shapely.make_valid(geom)) if repair else None
             if fixed is not None:
-                report.add(Finding("invalid_geometry", "warning",
-                                   f"{label}: {reason}; repaired", code, *where))
+                report.add(
+                    Finding(
+                        "invalid_geometry", "warning", f"{label}: {reason}; repaired", code, *where
+                    )
+                )
                 geom = fixed
             else:
                 hint = "" if repair else " (re-run with --repair to fix it with make_valid)"
-                report.add(Finding("invalid_geometry", "error", f"{label}: {reason}{hint}", code,
-                                   *where))
+                report.add(
+                    Finding("invalid_geometry", "error", f"{label}: {reason}{hint}", code, *where)
+                )
         new_geoms.append(MultiPolygon([geom]) if isinstance(geom, Polygon) else geom)
     frame.geometry = gpd.GeoSeries(new_geoms, index=frame.index, crs="EPSG:4326")
 
@@ -301,22 +319,45 @@ def check_codes(frame: gpd.GeoDataFrame, level: str, report: CheckReport) -> Non
     for code in sorted(codes[codes.duplicated(keep=False) & codes.notna()].unique()):
         rows = frame.loc[codes == code, "row"].tolist()
         geom = frame.geometry[codes == code].iloc[0]
-        report.add(Finding("duplicate_code", "error", f"code {code} is used by rows {rows}",
-                           code, *_lonlat_of(geom)))
+        report.add(
+            Finding(
+                "duplicate_code",
+                "error",
+                f"code {code} is used by rows {rows}",
+                code,
+                *_lonlat_of(geom),
+            )
+        )
     for code, parent, geom in zip(codes, frame["parent_code"], frame.geometry, strict=True):
         if code is None:
             continue
         if not (len(code) == length and code.isdigit()):
-            report.add(Finding("bad_code", "error",
-                               f"code {code!r} is not {length} digits", code, *_lonlat_of(geom)))
+            report.add(
+                Finding(
+                    "bad_code",
+                    "error",
+                    f"code {code!r} is not {length} digits",
+                    code,
+                    *_lonlat_of(geom),
+                )
+            )
         elif parent and not code.startswith(parent):
-            report.add(Finding("bad_code", "error",
-                               f"code {code} does not start with its parent's code {parent}",
-                               code, *_lonlat_of(geom)))
+            report.add(
+                Finding(
+                    "bad_code",
+                    "error",
+                    f"code {code} does not start with its parent's code {parent}",
+                    code,
+                    *_lonlat_of(geom),
+                )
+            )
 
 
 def check_overlaps(
-    frame: gpd.GeoDataFrame, metric: gpd.GeoSeries, report: CheckReport, tolerance_m2: float,
+    frame: gpd.GeoDataFrame,
+    metric: gpd.GeoSeries,
+    report: CheckReport,
+    tolerance_m2: float,
     severity: str = "error",
 ) -> None:
     """Pairs of siblings that overlap by more than `tolerance_m2`."""
@@ -328,14 +369,24 @@ def check_overlaps(
         area = overlap.area
         if area > tolerance_m2:
             a, b = frame["code"].iloc[i], frame["code"].iloc[j]
-            report.add(Finding("overlap", severity,
-                               f"{a} and {b} overlap by {area:,.0f} m²", a,
-                               **_where(overlap), area_m2=round(area, 1)))
+            report.add(
+                Finding(
+                    "overlap",
+                    severity,
+                    f"{a} and {b} overlap by {area:,.0f} m²",
+                    a,
+                    **_where(overlap),
+                    area_m2=round(area, 1),
+                )
+            )
 
 
 def assign_parents(
-    frame: gpd.GeoDataFrame, metric: gpd.GeoSeries, parents: gpd.GeoDataFrame,
-    parents_metric: gpd.GeoSeries, report: CheckReport,
+    frame: gpd.GeoDataFrame,
+    metric: gpd.GeoSeries,
+    parents: gpd.GeoDataFrame,
+    parents_metric: gpd.GeoSeries,
+    report: CheckReport,
 ) -> None:
     """Fill parent_code by largest overlap where the file did not name it."""
     missing = frame["parent_code"].isna()
@@ -351,33 +402,56 @@ def assign_parents(
             chosen.append(parents["code"].iloc[hits[int(np.argmax(areas))]])
         frame.loc[missing, "parent_code"] = chosen
     known = set(parents["code"])
-    for code, parent, row, geom in zip(frame["code"], frame["parent_code"], frame["row"],
-                                       frame.geometry, strict=True):
+    for code, parent, row, geom in zip(
+        frame["code"], frame["parent_code"], frame["row"], frame.geometry, strict=True
+    ):
         if parent is None:
-            report.add(Finding("outside_parent", "error",
-                               f"{code or f'row {row}'} lies in no {report.level}'s parent",
-                               code, *_lonlat_of(geom)))
+            report.add(
+                Finding(
+                    "outside_parent",
+                    "error",
+                    f"{code or f'row {row}'} lies in no {report.level}'s parent",
+                    code,
+                    *_lonlat_of(geom),
+                )
+            )
         elif parent not in known:
-            report.add(Finding("unknown_parent", "error",
-                               f"{code or f'row {row}'}: parent {parent} does not exist",
-                               code, *_lonlat_of(geom)))
+            report.add(
+                Finding(
+                    "unknown_parent",
+                    "error",
+                    f"{code or f'row {row}'}: parent {parent} does not exist",
+                    code,
+                    *_lonlat_of(geom),
+                )
+            )
 
 
 def check_containment(
-    frame: gpd.GeoDataFrame, metric: gpd.GeoSeries, parents: gpd.GeoDataFrame,
-    parents_metric: gpd.GeoSeries, report: CheckReport, settings: Settings,
+    frame: gpd.GeoDataFrame,
+    metric: gpd.GeoSeries,
+    parents: gpd.GeoDataFrame,
+    parents_metric: gpd.GeoSeries,
+    report: CheckReport,
+    settings: Settings,
 ) -> None:
     """Children sticking out of their parent, and gaps in each parent's coverage."""
     parent_geom = dict(zip(parents["code"], parents_metric.values, strict=True))
-    for code, parent, geom in zip(frame["code"], frame["parent_code"], metric.values,
-                                  strict=True):
+    for code, parent, geom in zip(frame["code"], frame["parent_code"], metric.values, strict=True):
         if parent not in parent_geom or geom is None or not geom.is_valid:
             continue
         outside = shapely.difference(geom, parent_geom[parent])
         if outside.area > settings.outside_tolerance_m2:
-            report.add(Finding("outside_parent", "error",
-                               f"{code}: {outside.area:,.0f} m² lies outside its parent {parent}",
-                               code, **_where(outside), area_m2=round(outside.area, 1)))
+            report.add(
+                Finding(
+                    "outside_parent",
+                    "error",
+                    f"{code}: {outside.area:,.0f} m² lies outside its parent {parent}",
+                    code,
+                    **_where(outside),
+                    area_m2=round(outside.area, 1),
+                )
+            )
     by_parent = pd.Series(list(metric.values), index=frame.index).groupby(
         frame["parent_code"].values
     )
@@ -388,17 +462,32 @@ def check_containment(
         gaps = shapely.difference(parent_geom[parent], covered)
         for part in shapely.get_parts(gaps):
             if part.area > settings.gap_tolerance_m2:
-                report.add(Finding("gap", "error",
-                                   f"a gap of {part.area:,.0f} m² in {parent} is covered by no "
-                                   f"{report.level}", str(parent), **_where(part),
-                                   area_m2=round(part.area, 1)))
+                report.add(
+                    Finding(
+                        "gap",
+                        "error",
+                        f"a gap of {part.area:,.0f} m² in {parent} is covered by no {report.level}",
+                        str(parent),
+                        **_where(part),
+                        area_m2=round(part.area, 1),
+                    )
+                )
     for parent in sorted(set(parent_geom) - set(frame["parent_code"].dropna())):
-        report.add(Finding("gap", "error", f"{parent} has no {report.level} at all", parent,
-                           **_where(parent_geom[parent])))
+        report.add(
+            Finding(
+                "gap",
+                "error",
+                f"{parent} has no {report.level} at all",
+                parent,
+                **_where(parent_geom[parent]),
+            )
+        )
 
 
 def check_crs_fit(
-    path_frame: gpd.GeoDataFrame, crs_name: str, parents_metric: gpd.GeoSeries,
+    path_frame: gpd.GeoDataFrame,
+    crs_name: str,
+    parents_metric: gpd.GeoSeries,
     report: CheckReport,
 ) -> None:
     """A layer that should tile its parents but fits them far better in another CRS.
@@ -417,8 +506,9 @@ def check_crs_fit(
 
     def mismatch(candidate: str) -> float:
         wgs = crsmod.transform_geometry(original, candidate, "wgs84")
-        geom = shapely.transform(wgs, lambda xy: np.column_stack(
-            transformer.transform(xy[:, 0], xy[:, 1])))
+        geom = shapely.transform(
+            wgs, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+        )
         return float(shapely.symmetric_difference(geom, target).area / target.area)
 
     named = mismatch(crs_name)
@@ -427,11 +517,14 @@ def check_crs_fit(
     scores = {c: mismatch(c) for c in ("wgs84", "gcj02", "bd09") if c != crs_name}
     best = min(scores, key=lambda c: scores[c])
     if scores[best] < named * 0.5:
-        report.add(Finding(
-            "crs_suspect", "error",
-            f"read as {crs_name} the layer misses its parent by {named:.1%} of its area; read "
-            f"as {best} by {scores[best]:.1%}: the data is probably {best}, pass --crs {best}",
-        ))
+        report.add(
+            Finding(
+                "crs_suspect",
+                "error",
+                f"read as {crs_name} the layer misses its parent by {named:.1%} of its area; read "
+                f"as {best} by {scores[best]:.1%}: the data is probably {best}, pass --crs {best}",
+            )
+        )
 
 
 def number_codes(frame: gpd.GeoDataFrame, metric: gpd.GeoSeries, level: str) -> None:
@@ -484,8 +577,13 @@ def prepare_layer(
         check_overlaps(frame, metric, report, settings.overlap_tolerance_m2, severity="warning")
         return Layer(level, frame, source_hash, report)
     if parents is None or parents.empty:
-        report.add(Finding("unknown_parent", "error",
-                           f"no {PARENT[level]} layer is loaded; load it before {level}s"))
+        report.add(
+            Finding(
+                "unknown_parent",
+                "error",
+                f"no {PARENT[level]} layer is loaded; load it before {level}s",
+            )
+        )
         return Layer(level, frame, source_hash, report)
     parents_metric = _metric(parents)
     check_crs_fit(frame, crs_name, parents_metric, report)
@@ -513,8 +611,10 @@ def read_level(conn: Connection, level: str, generation: int | None = None) -> g
     gen = generation if generation is not None else current_generation(conn)
     parent_col = PARENT_COLUMN.get(level)
     name = "code AS name" if level == "grid" else "name"
-    sql = (f"SELECT code, {name}, {parent_col or 'NULL'} AS parent_code, geom "
-           f"FROM {TABLE[level]} WHERE generation_id = :gen")
+    sql = (
+        f"SELECT code, {name}, {parent_col or 'NULL'} AS parent_code, geom "
+        f"FROM {TABLE[level]} WHERE generation_id = :gen"
+    )
     if level == "district":
         sql += " AND is_home"
     sql += " ORDER BY code"
@@ -528,24 +628,36 @@ def _insert_level(conn: Connection, gen: int, layer: Layer, settings: Settings) 
     level = layer.level
     rows: list[dict[str, Any]]
     if level == "district":
-        rows = [{"g": gen, "c": c, "n": n or c, "h": c == settings.home_district_code, "w": w}
-                for c, n, w in zip(frame["code"], frame["name"], wkb, strict=True)]
-        sql = ("INSERT INTO district (generation_id, code, name, is_home, geom) "
-               "VALUES (:g, :c, :n, :h, ST_Multi(ST_GeomFromWKB(decode(:w, 'hex'), 4326)))")
+        rows = [
+            {"g": gen, "c": c, "n": n or c, "h": c == settings.home_district_code, "w": w}
+            for c, n, w in zip(frame["code"], frame["name"], wkb, strict=True)
+        ]
+        sql = (
+            "INSERT INTO district (generation_id, code, name, is_home, geom) "
+            "VALUES (:g, :c, :n, :h, ST_Multi(ST_GeomFromWKB(decode(:w, 'hex'), 4326)))"
+        )
     elif level == "grid":
         areas = _metric(frame).area.round(1).to_numpy()
-        rows = [{"g": gen, "c": c, "p": p, "a": float(a), "w": w}
-                for c, p, a, w in zip(frame["code"], frame["parent_code"], areas, wkb,
-                                      strict=True)]
-        sql = ("INSERT INTO grid_cell (generation_id, code, community_code, area_m2, geom) "
-               "VALUES (:g, :c, :p, :a, ST_Multi(ST_GeomFromWKB(decode(:w, 'hex'), 4326)))")
+        rows = [
+            {"g": gen, "c": c, "p": p, "a": float(a), "w": w}
+            for c, p, a, w in zip(frame["code"], frame["parent_code"], areas, wkb, strict=True)
+        ]
+        sql = (
+            "INSERT INTO grid_cell (generation_id, code, community_code, area_m2, geom) "
+            "VALUES (:g, :c, :p, :a, ST_Multi(ST_GeomFromWKB(decode(:w, 'hex'), 4326)))"
+        )
     else:
         table, parent = TABLE[level], PARENT_COLUMN[level]
-        rows = [{"g": gen, "c": c, "n": n or c, "p": p, "w": w}
-                for c, n, p, w in zip(frame["code"], frame["name"], frame["parent_code"], wkb,
-                                      strict=True)]
-        sql = (f"INSERT INTO {table} (generation_id, code, name, {parent}, geom) "
-               "VALUES (:g, :c, :n, :p, ST_Multi(ST_GeomFromWKB(decode(:w, 'hex'), 4326)))")
+        rows = [
+            {"g": gen, "c": c, "n": n or c, "p": p, "w": w}
+            for c, n, p, w in zip(
+                frame["code"], frame["name"], frame["parent_code"], wkb, strict=True
+            )
+        ]
+        sql = (
+            f"INSERT INTO {table} (generation_id, code, name, {parent}, geom) "
+            "VALUES (:g, :c, :n, :p, ST_Multi(ST_GeomFromWKB(decode(:w, 'hex'), 4326)))"
+        )
     conn.execute(sa.text(sql), rows)
 
 
@@ -557,11 +669,14 @@ _CARRY = {
 }
 
 
-def _carry_forward(conn: Connection, level: str, old: int, new: int,
-                   except_codes: list[str] | None = None) -> None:
+def _carry_forward(
+    conn: Connection, level: str, old: int, new: int, except_codes: list[str] | None = None
+) -> None:
     cols = _CARRY[level]
-    sql = (f"INSERT INTO {TABLE[level]} (generation_id, {cols}) "
-           f"SELECT :new, {cols} FROM {TABLE[level]} WHERE generation_id = :old")
+    sql = (
+        f"INSERT INTO {TABLE[level]} (generation_id, {cols}) "
+        f"SELECT :new, {cols} FROM {TABLE[level]} WHERE generation_id = :old"
+    )
     params: dict[str, Any] = {"new": new, "old": old}
     if except_codes:
         sql += " AND code <> ALL(:codes)"
@@ -573,7 +688,8 @@ def _check_carried(conn: Connection, gen: int, level: str, settings: Settings) -
     """Children carried into a generation whose new parent no longer holds them."""
     child, parent = TABLE[level], TABLE[PARENT[level]]
     col = PARENT_COLUMN[level]
-    rows = conn.execute(sa.text(f"""
+    rows = conn.execute(
+        sa.text(f"""
         SELECT c.code, p.code IS NULL AS orphan,
                COALESCE(ST_Area(ST_Difference(c.geom, p.geom)::geography), 0) AS outside,
                ST_X(ST_PointOnSurface(c.geom)) AS lon, ST_Y(ST_PointOnSurface(c.geom)) AS lat
@@ -581,23 +697,43 @@ def _check_carried(conn: Connection, gen: int, level: str, settings: Settings) -
         LEFT JOIN {parent} p ON p.generation_id = c.generation_id AND p.code = c.{col}
         WHERE c.generation_id = :gen
           AND (p.code IS NULL OR NOT ST_Covers(p.geom, c.geom))
-    """), {"gen": gen}).all()
+    """),
+        {"gen": gen},
+    ).all()
     findings = []
     for code, orphan, outside, lon, lat in rows:
         if orphan:
-            findings.append(Finding("unknown_parent", "error",
-                                    f"existing {level} {code} has no parent in the new layout",
-                                    code, round(lon, 6), round(lat, 6)))
+            findings.append(
+                Finding(
+                    "unknown_parent",
+                    "error",
+                    f"existing {level} {code} has no parent in the new layout",
+                    code,
+                    round(lon, 6),
+                    round(lat, 6),
+                )
+            )
         elif outside > settings.outside_tolerance_m2:
-            findings.append(Finding("outside_parent", "error",
-                                    f"existing {level} {code} has {outside:,.0f} m² outside its "
-                                    "new parent; reload it too", code, round(lon, 6),
-                                    round(lat, 6), round(outside, 1)))
+            findings.append(
+                Finding(
+                    "outside_parent",
+                    "error",
+                    f"existing {level} {code} has {outside:,.0f} m² outside its "
+                    "new parent; reload it too",
+                    code,
+                    round(lon, 6),
+                    round(lat, 6),
+                    round(outside, 1),
+                )
+            )
     return findings
 
 
 def write_generation(
-    conn: Connection, layers: Mapping[str, Layer], note: str, settings: Settings | None = None,
+    conn: Connection,
+    layers: Mapping[str, Layer],
+    note: str,
+    settings: Settings | None = None,
     source_hash: str | None = None,
 ) -> int:
     """Write a complete new generation with `layers` replaced, and make it current.
@@ -607,12 +743,16 @@ def write_generation(
     """
     settings = settings or get_settings()
     old = current_generation(conn)
-    digest = source_hash or hashlib.sha256(
-        "".join(sorted(f"{k}:{v.source_hash}" for k, v in layers.items())).encode()
-    ).hexdigest()[:16]
-    gen = conn.execute(sa.text(
-        "INSERT INTO layout_generation (note, source_hash) VALUES (:n, :h) RETURNING id"),
-        {"n": note, "h": digest}).scalar_one()
+    digest = (
+        source_hash
+        or hashlib.sha256(
+            "".join(sorted(f"{k}:{v.source_hash}" for k, v in layers.items())).encode()
+        ).hexdigest()[:16]
+    )
+    gen = conn.execute(
+        sa.text("INSERT INTO layout_generation (note, source_hash) VALUES (:n, :h) RETURNING id"),
+        {"n": note, "h": digest},
+    ).scalar_one()
     for level in LEVELS:
         if level in layers:
             _insert_level(conn, gen, layers[level], settings)
@@ -620,21 +760,24 @@ def write_generation(
                 _carry_forward(conn, level, old, gen, list(layers[level].frame["code"]))
         elif old is not None:
             _carry_forward(conn, level, old, gen)
-    conn.execute(sa.text("""
+    conn.execute(
+        sa.text("""
         INSERT INTO district_part (district_id, geom)
         SELECT id, ST_Subdivide(geom, 96) FROM district WHERE generation_id = :gen"""),
-        {"gen": gen})
+        {"gen": gen},
+    )
     replaced = [LEVELS.index(level) for level in layers]
     findings: list[Finding] = []
-    for level in LEVELS[min(replaced) + 1:] if replaced else []:
+    for level in LEVELS[min(replaced) + 1 :] if replaced else []:
         if level not in layers:
             findings += _check_carried(conn, gen, level, settings)
     if findings:
         report = CheckReport("carried", findings=findings)
         raise LayoutError("the new layout does not hold the levels below it", [report])
     conn.execute(sa.text("UPDATE layout_generation SET is_current = false WHERE is_current"))
-    conn.execute(sa.text("UPDATE layout_generation SET is_current = true WHERE id = :g"),
-                 {"g": gen})
+    conn.execute(
+        sa.text("UPDATE layout_generation SET is_current = true WHERE id = :g"), {"g": gen}
+    )
     for table in ("district", "district_part", "subdistrict", "community", "grid_cell"):
         conn.execute(sa.text(f"ANALYZE {table}"))
     return gen
@@ -660,21 +803,38 @@ def load_file(
     any check fails, and then nothing is written.
     """
     settings = settings or get_settings()
-    frame, digest = read_layer(path, level, crs, name_field=name_field, code_field=code_field,
-                               parent_field=parent_field, layer=layer)
+    frame, digest = read_layer(
+        path,
+        level,
+        crs,
+        name_field=name_field,
+        code_field=code_field,
+        parent_field=parent_field,
+        layer=layer,
+    )
     with engine.begin() as conn:
         parents = read_level(conn, PARENT[level]) if level in PARENT else None
-        prepared = prepare_layer(frame, level, crsmod.parse_crs(crs), parents, repair=repair,
-                                 settings=settings, source_hash=digest)
+        prepared = prepare_layer(
+            frame,
+            level,
+            crsmod.parse_crs(crs),
+            parents,
+            repair=repair,
+            settings=settings,
+            source_hash=digest,
+        )
         if level != "district" and prepared.frame["code"].isna().any():
             prepared.report.add(Finding("bad_code", "error", "some features have no code"))
         if prepared.report.errors:
-            raise LayoutError(f"{path}: {len(prepared.report.errors)} problem(s); nothing loaded",
-                              [prepared.report])
+            raise LayoutError(
+                f"{path}: {len(prepared.report.errors)} problem(s); nothing loaded",
+                [prepared.report],
+            )
         if prepared.frame["code"].isna().any():
             raise LayoutError(f"{path}: districts need a code (--code-field)", [prepared.report])
         if dry_run:
             return None, prepared.report
-        gen = write_generation(conn, {level: prepared}, f"load {Path(path).name} as {level}",
-                               settings)
+        gen = write_generation(
+            conn, {level: prepared}, f"load {Path(path).name} as {level}", settings
+        )
     return gen, prepared.report

@@ -69,7 +69,8 @@ def validate_lonlat(lon: float, lat: float) -> None:
     if not (-180 <= lon <= 180):
         raise InvalidLocation(f"lon {lon} is out of range -180..180")
     if not (-90 <= lat <= 90):
-        raise InvalidLocation(f"lat {lat} is out of range -90..90")
+        hint = "; lon and lat look swapped (lon comes first)" if -90 <= lon <= 90 else ""
+        raise InvalidLocation(f"lat {lat} is out of range -90..90{hint}")
 
 
 _LOCATE_ONE = sa.text("""
@@ -122,7 +123,10 @@ LEFT JOIN squad sq ON sq.code = sc.squad_code
 
 
 def locate(
-    conn: Connection, lon: float, lat: float, crs: str = "wgs84",
+    conn: Connection,
+    lon: float,
+    lat: float,
+    crs: str = "wgs84",
     settings: Settings | None = None,
 ) -> Location:
     """Locate one point given in `crs`; conversion to WGS84 happens here, once."""
@@ -131,10 +135,19 @@ def locate(
     x, y = crsmod.to_wgs84(lon, lat, crs)
     x, y = float(x), float(y)
     validate_lonlat(x, y)
-    row = conn.execute(_LOCATE_ONE, {
-        "lon": x, "lat": y, "tol_m": settings.gap_snap_m,
-        "tol_deg": settings.gap_snap_m * _DEG_PER_M,
-    }).mappings().one()
+    row = (
+        conn.execute(
+            _LOCATE_ONE,
+            {
+                "lon": x,
+                "lat": y,
+                "tol_m": settings.gap_snap_m,
+                "tol_deg": settings.gap_snap_m * _DEG_PER_M,
+            },
+        )
+        .mappings()
+        .one()
+    )
     return _location_from_row(x, y, row)
 
 
@@ -144,23 +157,45 @@ def _location_from_row(x: float, y: float, row: Any) -> Location:
     common = {"lon": round(x, 7), "lat": round(y, 7), "generation": row["generation"]}
     if row["grid_code"] is not None:
         return Location(
-            inside=True, method=row["method"], grid_code=row["grid_code"],
-            grid_id=row["grid_id"], community=row["community"],
-            community_name=row["community_name"], subdistrict=row["subdistrict"],
-            subdistrict_name=row["subdistrict_name"], station=row["station"],
-            station_name=row["station_name"], squad=row["squad"], squad_name=row["squad_name"],
-            district=row["home_name"], district_code=row["home_code"],
-            distance_m=round(float(row["distance_m"]), 2), **common,
+            inside=True,
+            method=row["method"],
+            grid_code=row["grid_code"],
+            grid_id=row["grid_id"],
+            community=row["community"],
+            community_name=row["community_name"],
+            subdistrict=row["subdistrict"],
+            subdistrict_name=row["subdistrict_name"],
+            station=row["station"],
+            station_name=row["station_name"],
+            squad=row["squad"],
+            squad_name=row["squad_name"],
+            district=row["home_name"],
+            district_code=row["home_code"],
+            distance_m=round(float(row["distance_m"]), 2),
+            **common,
         )
     if row["area_home"]:
-        return Location(inside=True, method="unassigned", district=row["area_name"],
-                        district_code=row["area_code"], **common)
-    return Location(inside=False, method="outside", district=row["area_name"],
-                    district_code=row["area_code"], **common)
+        return Location(
+            inside=True,
+            method="unassigned",
+            district=row["area_name"],
+            district_code=row["area_code"],
+            **common,
+        )
+    return Location(
+        inside=False,
+        method="outside",
+        district=row["area_name"],
+        district_code=row["area_code"],
+        **common,
+    )
 
 
 def locate_table(
-    conn: Connection, source: str, out: str, settings: Settings | None = None,
+    conn: Connection,
+    source: str,
+    out: str,
+    settings: Settings | None = None,
 ) -> dict[str, int]:
     """Locate every point of table `source(id bigint, geom geometry(Point, 4326))`.
 
@@ -180,35 +215,46 @@ def locate_table(
     if gen is None:
         raise LookupError("no layout is loaded: run `grid demo --no-serve` or `grid load`")
     params["gen"] = gen
-    conn.execute(sa.text(f"""
+    conn.execute(
+        sa.text(f"""
         CREATE TEMP TABLE {out} (
             point_id bigint PRIMARY KEY, grid_cell_id integer, method text NOT NULL,
             distance_m float8, district_code varchar(6)
-        ) ON COMMIT DROP"""))
+        ) ON COMMIT DROP""")
+    )
     # 1. Contained: one row per point; on shared edges the smallest grid code.
-    conn.execute(sa.text(f"""
+    conn.execute(
+        sa.text(f"""
         INSERT INTO {out} (point_id, grid_cell_id, method, distance_m, district_code)
         SELECT DISTINCT ON (p.id) p.id, g.id, 'contained', 0, d.code
         FROM grid_cell g
         JOIN {source} p ON ST_Intersects(g.geom, p.geom)
         JOIN district d ON d.generation_id = g.generation_id AND d.is_home
         WHERE g.generation_id = :gen
-        ORDER BY p.id, g.code"""), params)
+        ORDER BY p.id, g.code"""),
+        params,
+    )
     # 2. The rest: which district holds them (home first, then smallest code).
-    conn.execute(sa.text(f"""
+    conn.execute(
+        sa.text(f"""
         CREATE TEMP TABLE {out}_rest ON COMMIT DROP AS
         SELECT p.id, p.geom FROM {source} p
-        WHERE NOT EXISTS (SELECT 1 FROM {out} o WHERE o.point_id = p.id)"""))
-    conn.execute(sa.text(f"""
+        WHERE NOT EXISTS (SELECT 1 FROM {out} o WHERE o.point_id = p.id)""")
+    )
+    conn.execute(
+        sa.text(f"""
         CREATE TEMP TABLE {out}_area ON COMMIT DROP AS
         SELECT DISTINCT ON (r.id) r.id, d.code, d.is_home
         FROM district_part dp
         JOIN district d ON d.id = dp.district_id
         JOIN {out}_rest r ON ST_Intersects(dp.geom, r.geom)
         WHERE d.generation_id = :gen
-        ORDER BY r.id, d.is_home DESC, d.code"""), params)
+        ORDER BY r.id, d.is_home DESC, d.code"""),
+        params,
+    )
     # 3. Snap what lies in no neighbour and within the tolerance of a grid.
-    conn.execute(sa.text(f"""
+    conn.execute(
+        sa.text(f"""
         INSERT INTO {out} (point_id, grid_cell_id, method, distance_m, district_code)
         SELECT r.id, n.id, 'snapped', n.distance_m, home.code
         FROM {out}_rest r
@@ -220,12 +266,16 @@ def locate_table(
             WHERE g.generation_id = :gen AND ST_DWithin(g.geom, r.geom, :tol_deg)
             ORDER BY 2, g.code LIMIT 1
         ) n
-        WHERE (a.id IS NULL OR a.is_home) AND n.distance_m <= :tol_m"""), params)
+        WHERE (a.id IS NULL OR a.is_home) AND n.distance_m <= :tol_m"""),
+        params,
+    )
     # 4. Whatever is left: unassigned inside home, or outside.
-    conn.execute(sa.text(f"""
+    conn.execute(
+        sa.text(f"""
         INSERT INTO {out} (point_id, grid_cell_id, method, distance_m, district_code)
         SELECT r.id, NULL, CASE WHEN a.is_home THEN 'unassigned' ELSE 'outside' END, NULL, a.code
         FROM {out}_rest r LEFT JOIN {out}_area a ON a.id = r.id
-        WHERE NOT EXISTS (SELECT 1 FROM {out} o WHERE o.point_id = r.id)"""))
+        WHERE NOT EXISTS (SELECT 1 FROM {out} o WHERE o.point_id = r.id)""")
+    )
     counts = conn.execute(sa.text(f"SELECT method, count(*) FROM {out} GROUP BY method")).all()
     return {method: int(n) for method, n in counts}

@@ -50,16 +50,15 @@ class LayoutGeneration(Base):
 
     __tablename__ = "layout_generation"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     note: Mapped[str] = mapped_column(Text, default="")
     # Fingerprint of what was loaded (file hashes): loading the same again is a no-op.
     source_hash: Mapped[str] = mapped_column(Text, default="", server_default="")
     is_current: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     __table_args__ = (
-        Index("one_current_generation", "is_current", unique=True,
-              postgresql_where=text("is_current")),
+        Index(
+            "one_current_generation", "is_current", unique=True, postgresql_where=text("is_current")
+        ),
     )
 
 

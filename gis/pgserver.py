@@ -88,8 +88,17 @@ def init_cluster(settings: Settings) -> bool:
     _prepare_folder(data, settings)
     initdb = str(settings.pg_bin / "initdb")
     result = _run(
-        [initdb, "-D", str(data), "-U", settings.pg_user, "--auth=trust", "-E", "UTF8",
-         "--locale=C.UTF-8"],
+        [
+            initdb,
+            "-D",
+            str(data),
+            "-U",
+            settings.pg_user,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ],
         settings,
     )
     if result.returncode != 0:
@@ -120,18 +129,32 @@ def start(settings: Settings) -> str:
     options += f" -p {settings.pg_port} -k {settings.pg_data}"
     log = settings.pg_data / "server.log"
     result = _run(
-        [_pg_ctl(settings), "start", "-w", "-t", "60", "-D", str(settings.pg_data),
-         "-l", str(log), "-o", options],
+        [
+            _pg_ctl(settings),
+            "start",
+            "-w",
+            "-t",
+            "60",
+            "-D",
+            str(settings.pg_data),
+            "-l",
+            str(log),
+            "-o",
+            options,
+        ],
         settings,
     )
     if result.returncode != 0:
         tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
         raise ClusterError(
-            f"PostgreSQL did not start on port {settings.pg_port}: {result.stderr.strip()}\n{tail}\n"
+            f"PostgreSQL did not start on port {settings.pg_port}: "
+            f"{result.stderr.strip()}\n{tail}\n"
             "Is another server using that port? Set CG_PG_PORT to choose another."
         )
     _wait_ready(settings)
-    return f"{'created and ' if created else ''}started ({settings.pg_data}, port {settings.pg_port})"
+    return (
+        f"{'created and ' if created else ''}started ({settings.pg_data}, port {settings.pg_port})"
+    )
 
 
 def _wait_ready(settings: Settings, timeout: float = 30.0) -> None:
@@ -140,7 +163,8 @@ def _wait_ready(settings: Settings, timeout: float = 30.0) -> None:
     while time.monotonic() < deadline:
         result = subprocess.run(  # noqa: S603
             [isready, "-h", "127.0.0.1", "-p", str(settings.pg_port)],
-            capture_output=True, check=False,
+            capture_output=True,
+            check=False,
         )
         if result.returncode == 0:
             return
@@ -154,8 +178,9 @@ def stop(settings: Settings) -> str:
         return "DATABASE_URL is set: nothing to stop"
     if not status(settings).running:
         return "not running"
-    result = _run([_pg_ctl(settings), "stop", "-w", "-m", "fast", "-D", str(settings.pg_data)],
-                  settings)
+    result = _run(
+        [_pg_ctl(settings), "stop", "-w", "-m", "fast", "-D", str(settings.pg_data)], settings
+    )
     if result.returncode != 0:
         raise ClusterError(f"pg_ctl stop failed: {result.stderr.strip()}")
     return "stopped"

@@ -53,13 +53,22 @@ def sample_files(settings: Settings) -> list[Path]:
     boundaries = sorted((data / "boundaries").glob("*.gcj02.geojson"))
     sample = data / "sample"
     others = [sample / name for name in SAMPLE_LEVELS.values()]
-    others += [sample / n for n in ("stations.geojson", "squads.csv", "officers.csv",
-                                    "departments.csv", "grid_departments.csv")]
+    others += [
+        sample / n
+        for n in (
+            "stations.geojson",
+            "squads.csv",
+            "officers.csv",
+            "departments.csv",
+            "grid_departments.csv",
+        )
+    ]
     return boundaries + others
 
 
-def load_sample(engine: Engine, *, force: bool = False,
-                settings: Settings | None = None) -> SeedResult:
+def load_sample(
+    engine: Engine, *, force: bool = False, settings: Settings | None = None
+) -> SeedResult:
     """Load the sample layout and organisation as one new generation (if changed)."""
     settings = settings or get_settings()
     files = sample_files(settings)
@@ -68,13 +77,16 @@ def load_sample(engine: Engine, *, force: bool = False,
         raise LayoutError(f"sample files missing: {missing}; run `grid sample generate`")
     digest = "sample:" + _digest(files)
     with engine.begin() as conn:
-        current = conn.execute(sa.text(
-            "SELECT id, source_hash FROM layout_generation WHERE is_current")).first()
+        current = conn.execute(
+            sa.text("SELECT id, source_hash FROM layout_generation WHERE is_current")
+        ).first()
         if current is not None and current.source_hash == digest and not force:
             return SeedResult(current.id, loaded=False)
 
-        frames = [read_layer(p, "district", "gcj02", code_field="adcode", name_field="name")[0]
-                  for p in sorted((settings.data_dir / "boundaries").glob("*.gcj02.geojson"))]
+        frames = [
+            read_layer(p, "district", "gcj02", code_field="adcode", name_field="name")[0]
+            for p in sorted((settings.data_dir / "boundaries").glob("*.gcj02.geojson"))
+        ]
         districts = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs="EPSG:4326")
         districts["row"] = range(1, len(districts) + 1)
         layers: dict[str, Layer] = {
@@ -83,8 +95,9 @@ def load_sample(engine: Engine, *, force: bool = False,
         parents = districts[districts["code"] == settings.home_district_code]
         for level, name in SAMPLE_LEVELS.items():
             frame, file_hash = read_layer(settings.data_dir / "sample" / name, level, "wgs84")
-            layer = prepare_layer(frame, level, "wgs84", parents, settings=settings,
-                                  source_hash=file_hash)
+            layer = prepare_layer(
+                frame, level, "wgs84", parents, settings=settings, source_hash=file_hash
+            )
             layers[level] = layer
             parents = layer.frame
         reports = [layer.report for layer in layers.values()]
@@ -98,7 +111,9 @@ def load_sample(engine: Engine, *, force: bool = False,
 def summary(engine: Engine) -> dict[str, int]:
     """Counts per level in the current generation, and of the organisation."""
     with engine.connect() as conn:
-        row = conn.execute(sa.text("""
+        row = (
+            conn.execute(
+                sa.text("""
             WITH gen AS (SELECT id FROM layout_generation WHERE is_current)
             SELECT
               (SELECT count(*) FROM district, gen WHERE generation_id = gen.id) AS districts,
@@ -109,5 +124,9 @@ def summary(engine: Engine) -> dict[str, int]:
               (SELECT count(*) FROM squad) AS squads,
               (SELECT count(*) FROM officer WHERE active) AS officers,
               (SELECT count(*) FROM layout_generation) AS generations
-        """)).mappings().one()
+        """)
+            )
+            .mappings()
+            .one()
+        )
     return dict(row)

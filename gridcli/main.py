@@ -19,10 +19,14 @@ from gis import pgserver
 from gis.crs import UnknownCRSError
 from gis.settings import get_settings
 
-app = typer.Typer(help="community-grid: 蓬江区城管进社区网格化管理", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
-db_app = typer.Typer(help="The project-owned PostgreSQL server and the schema.",
-                     no_args_is_help=True)
+app = typer.Typer(
+    help="community-grid: 蓬江区城管进社区网格化管理",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(
+    help="The project-owned PostgreSQL server and the schema.", no_args_is_help=True
+)
 sample_app = typer.Typer(help="The generated sample district.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sample_app, name="sample")
@@ -44,8 +48,9 @@ def _engine() -> Any:
     if not ping(engine):
         s = get_settings()
         where = "DATABASE_URL" if s.database_url else f"127.0.0.1:{s.pg_port}"
-        raise fail(f"the database at {where} is not reachable; run `make setup` "
-                   "or `grid db start`", 3) from DatabaseUnavailable(where)
+        raise fail(
+            f"the database at {where} is not reachable; run `make setup` or `grid db start`", 3
+        ) from DatabaseUnavailable(where)
     return engine
 
 
@@ -98,8 +103,10 @@ def db_init() -> None:
 def _print_report(report: Any, as_json: bool) -> None:
     if as_json:
         return
-    table = Table(title=f"{report.level}: {report.features} features, "
-                        f"{len(report.errors)} errors, {len(report.warnings)} warnings")
+    table = Table(
+        title=f"{report.level}: {report.features} features, "
+        f"{len(report.errors)} errors, {len(report.warnings)} warnings"
+    )
     for col in ("check", "severity", "where (lon, lat)", "message"):
         table.add_column(col)
     for f in report.findings[:200]:
@@ -129,21 +136,46 @@ def load(
 
     engine = _engine()
     try:
-        gen, report = load_file(engine, file, level, crs, name_field=name_field,
-                                code_field=code_field, parent_field=parent_field, layer=layer,
-                                repair=repair, dry_run=dry_run)
+        gen, report = load_file(
+            engine,
+            file,
+            level,
+            crs,
+            name_field=name_field,
+            code_field=code_field,
+            parent_field=parent_field,
+            layer=layer,
+            repair=repair,
+            dry_run=dry_run,
+        )
     except LayoutError as exc:
         for r in exc.reports:
             _print_report(r, as_json)
         if as_json:
-            print(json.dumps({"ok": False, "error": str(exc), "findings": [
-                f.as_dict() for r in exc.reports for f in r.findings]}, ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "ok": False,
+                        "error": str(exc),
+                        "findings": [f.as_dict() for r in exc.reports for f in r.findings],
+                    },
+                    ensure_ascii=False,
+                )
+            )
         raise fail(str(exc)) from exc
     _print_report(report, as_json)
     if as_json:
-        print(json.dumps({"ok": True, "generation": gen, "features": report.features,
-                          "findings": [f.as_dict() for f in report.findings]},
-                         ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "ok": True,
+                    "generation": gen,
+                    "features": report.features,
+                    "findings": [f.as_dict() for f in report.findings],
+                },
+                ensure_ascii=False,
+            )
+        )
     else:
         what = "checked (dry run)" if dry_run else f"loaded as generation {gen}"
         out.print(f"{file}: {report.features} {level} features {what}")
@@ -194,8 +226,9 @@ def sample_generate(
 
 
 @sample_app.command("load")
-def sample_load(force: Annotated[bool, typer.Option(help="reload even if unchanged")] = False,
-                ) -> None:
+def sample_load(
+    force: Annotated[bool, typer.Option(help="reload even if unchanged")] = False,
+) -> None:
     """Load the sample layout (a no-op when the files have not changed)."""
     from gis.layout import LayoutError
     from gis.seed import load_sample
@@ -227,8 +260,8 @@ def summary(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 from gridcli import intake as _intake  # noqa: E402
-from gridcli import ops as _ops  # noqa: E402
 from gridcli import open311cli as _open311cli  # noqa: E402
+from gridcli import ops as _ops  # noqa: E402
 
 for _module in (_intake, _open311cli, _ops):
     _module.register(app)

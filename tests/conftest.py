@@ -24,8 +24,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """Point every code path (and CLI subprocesses) at the test database."""
     url = os.environ.get("DATABASE_URL")
     if url:
-        os.environ["DATABASE_URL"] = make_url(url).set(database=TEST_DB).render_as_string(
-            hide_password=False)
+        os.environ["DATABASE_URL"] = (
+            make_url(url).set(database=TEST_DB).render_as_string(hide_password=False)
+        )
     os.environ["CG_DATABASE_NAME"] = TEST_DB
     get_settings.cache_clear()
 
@@ -35,7 +36,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
     if os.environ.get("CI") and skipped:
-        print(f"\nCI: {skipped} test(s) skipped; failing the run")  # noqa: T201
+        print(f"\nCI: {skipped} test(s) skipped; failing the run")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -52,8 +53,9 @@ def settings() -> Iterator[Settings]:
     from gis.db import _engine_for
 
     _engine_for.cache_clear()
-    admin = sa.create_engine(make_url(s.url_for()).set(database="postgres"),
-                             isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        make_url(s.url_for()).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)'))
     admin.dispose()
