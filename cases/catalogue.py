@@ -1,0 +1,246 @@
+"""The event catalogue: classes and subclasses of cases (in the spirit of CJ/T 214).
+
+The bureau edits `data/catalogue.toml`; it is validated here on load, and a file
+that breaks a rule is refused with a message naming the entry. Each subclass
+carries what intake needs: its default tier, its time limit in working hours,
+how near and how recent a duplicate must be, and the responsible department.
+The loaded catalogue is cached per file and reloaded when the file changes.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cases.errors import InvalidInput
+from gis.settings import get_settings
+
+Tier = Literal["minor", "moderate", "major"]
+CATALOGUE_FILE = "catalogue.toml"
+
+_CLASS_CODE = re.compile(r"^[0-9]{2}$")
+_SUBCLASS_CODE = re.compile(r"^[0-9]{4}$")
+_DEPARTMENT_CODE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+
+
+class CatalogueError(ValueError):
+    """A catalogue file that breaks a rule; the message names the file and entry."""
+
+
+class _SubclassIn(BaseModel):
+    """A subclass as written in the file (class fields are filled in from its class)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str
+    name: str = Field(min_length=1, max_length=50)
+    tier: Tier
+    time_limit_hours: float = Field(gt=0, le=10_000, allow_inf_nan=False)
+    duplicate_radius_m: float = Field(gt=0, le=5_000, allow_inf_nan=False)
+    duplicate_window_hours: float = Field(gt=0, le=8_760, allow_inf_nan=False)
+    department: str
+    keywords: tuple[str, ...] = ()
+    description: str = ""
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not _SUBCLASS_CODE.fullmatch(value):
+            raise ValueError("a subclass code is four digits, e.g. '0101'")
+        return value
+
+    @field_validator("department")
+    @classmethod
+    def _department(cls, value: str) -> str:
+        if not _DEPARTMENT_CODE.fullmatch(value):
+            raise ValueError("a department code is 1-16 letters or digits, e.g. 'D02'")
+        return value
+
+
+class _ClassIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str
+    name: str = Field(min_length=1, max_length=50)
+    description: str = ""
+    subclasses: tuple[_SubclassIn, ...] = Field(min_length=1)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not _CLASS_CODE.fullmatch(value):
+            raise ValueError("a class code is two digits, e.g. '01'")
+        return value
+
+
+class _FileIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str = ""
+    version: str = ""
+    calendar: dict[str, Any] = {}  # read by cases.calendar
+    classes: tuple[_ClassIn, ...] = Field(min_length=1)
+
+
+class Subclass(BaseModel):
+    """One subclass (小类) with everything intake needs; `code` is the service code."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    name: str
+    class_code: str
+    class_name: str
+    tier: Tier
+    time_limit_hours: float
+    duplicate_radius_m: float
+    duplicate_window_hours: float
+    department: str
+    description: str = ""
+    keywords: tuple[str, ...] = ()
+
+
+class EventClass(BaseModel):
+    """One class (大类) and its subclasses, in file order."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    name: str
+    description: str = ""
+    subclasses: tuple[Subclass, ...]
+
+
+class Catalogue(BaseModel):
+    """The whole catalogue; subclasses are looked up by code."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str = ""
+    version: str = ""
+    classes: tuple[EventClass, ...]
+
+    @cached_property
+    def subclasses(self) -> tuple[Subclass, ...]:
+        """Every subclass, in file order (class by class)."""
+        return tuple(s for c in self.classes for s in c.subclasses)
+
+    @cached_property
+    def _by_code(self) -> dict[str, Subclass]:
+        return {s.code: s for s in self.subclasses}
+
+    def subclass(self, code: str) -> Subclass:
+        """The subclass with this code, or InvalidInput(field="subclass")."""
+        found = self._by_code.get(code.strip()) if isinstance(code, str) else None
+        if found is None:
+            shown = code if isinstance(code, str) and len(code) <= 20 else "(too long)"
+            first = self.subclasses[0]
+            raise InvalidInput(
+                f"unknown subclass {shown!r}: use one of the {len(self._by_code)} codes "
+                f"listed by GET /api/v1/catalogue, e.g. {first.code!r} ({first.name})",
+                field="subclass",
+            )
+        return found
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view of the whole catalogue."""
+        return self.model_dump(mode="json")
+
+
+def _entry_name(raw: dict[str, Any], loc: tuple[int | str, ...]) -> str:
+    """Name the entry a validation error is in, e.g. `class 02 (宣传广告) subclass 0203`."""
+    parts: list[str] = []
+    node: Any = raw
+    for i, key in enumerate(loc):
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(key, int) and isinstance(node, dict):
+            kind = "class" if loc[i - 1] == "classes" else "subclass"
+            code, name = node.get("code"), node.get("name")
+            label = f"{kind} {code}" if code is not None else f"{kind} #{key + 1}"
+            parts.append(f"{label} ({name})" if name else label)
+    field = loc[-1] if loc and isinstance(loc[-1], str) else ""
+    where = " ".join(parts) or "top level"
+    return f"{where}, field {field!r}" if field else where
+
+
+def parse_catalogue(raw: dict[str, Any], source: str = "catalogue") -> Catalogue:
+    """Validate the parsed TOML `raw`; CatalogueError names the first bad entries."""
+    try:
+        parsed = _FileIn.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        # A list whose items failed is also reported "too short": keep only the items.
+        locs = [tuple(e["loc"]) for e in errors]
+        errors = [
+            e
+            for e in errors
+            if not (
+                e["type"] == "too_short"
+                and any(
+                    len(other) > len(e["loc"]) and other[: len(e["loc"])] == tuple(e["loc"])
+                    for other in locs
+                )
+            )
+        ]
+        problems = [f"{_entry_name(raw, tuple(e['loc']))}: {e['msg']}" for e in errors[:5]]
+        more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+        raise CatalogueError(f"{source}: " + "; ".join(problems) + more) from None
+    seen_classes: set[str] = set()
+    seen_subclasses: dict[str, str] = {}
+    classes: list[EventClass] = []
+    for c in parsed.classes:
+        if c.code in seen_classes:
+            raise CatalogueError(f"{source}: class {c.code} ({c.name}): code used twice")
+        seen_classes.add(c.code)
+        subs: list[Subclass] = []
+        for s in c.subclasses:
+            label = f"{source}: class {c.code} ({c.name}) subclass {s.code} ({s.name})"
+            if not s.code.startswith(c.code):
+                raise CatalogueError(f"{label}: code must start with its class code {c.code}")
+            if s.code in seen_subclasses:
+                raise CatalogueError(f"{label}: code already used by {seen_subclasses[s.code]}")
+            seen_subclasses[s.code] = s.name
+            subs.append(Subclass(class_code=c.code, class_name=c.name, **s.model_dump()))
+        classes.append(
+            EventClass(code=c.code, name=c.name, description=c.description, subclasses=tuple(subs))
+        )
+    return Catalogue(title=parsed.title, version=parsed.version, classes=tuple(classes))
+
+
+_cache: dict[Path, tuple[tuple[int, int], Catalogue]] = {}
+_cache_lock = threading.Lock()
+
+
+def default_path() -> Path:
+    """Where the catalogue is read from: `<data_dir>/catalogue.toml`."""
+    return get_settings().data_dir / CATALOGUE_FILE
+
+
+def load_catalogue(path: Path | None = None) -> Catalogue:
+    """Load and validate the catalogue (cached; re-read when the file changes)."""
+    path = (path or default_path()).resolve()
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise CatalogueError(f"{path}: cannot read the catalogue ({exc.strerror})") from exc
+    stamp = (st.st_mtime_ns, st.st_size)
+    hit = _cache.get(path)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    with _cache_lock:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise CatalogueError(f"{path}: not valid TOML: {exc}") from exc
+        catalogue = parse_catalogue(raw, str(path))
+        _cache[path] = (stamp, catalogue)
+        return catalogue
