@@ -5,6 +5,7 @@ from __future__ import annotations
 import time as clock
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -90,7 +91,7 @@ def test_config_from_dict_and_errors(tmp_path: Path) -> None:
     )
     cal = WorkCalendar(cfg)
     assert cal.add_working_hours(at(2026, 11, 23, 16), 2) == at(2026, 11, 28, 10)
-    for raw, msg in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"weekdays": ["someday"]}, "weekdays"),
         ({"periods": ["12:00-08:00"]}, "before it starts"),
         ({"periods": ["8-12"]}, "08:30-12:00"),
@@ -99,7 +100,8 @@ def test_config_from_dict_and_errors(tmp_path: Path) -> None:
         ({"holidays": ["2026-10-10"], "workdays": ["2026-10-10"]}, "both"),
         ({"timezone": "Mars/Olympus"}, "time zone"),
         ({"colour": "red"}, "unknown keys"),
-    ]:
+    ]
+    for raw, msg in cases:
         with pytest.raises(CalendarError, match=msg):
             config_from_dict(raw)
     bad = tmp_path / "catalogue.toml"
