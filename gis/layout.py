@@ -170,19 +170,18 @@ def read_layer(
             "name": raw[name_col].astype(str).str.strip() if name_col else None,
             "parent_code": raw[parent_col].map(_as_code) if parent_col else None,
         },
-        geometry=raw.geometry.values,
-        crs="EPSG:4326",
+        geometry=np.asarray(raw.geometry.values, dtype=object),
+        index=raw.index,
+        crs=None,
     )
-    if crs_name.startswith("EPSG:") and crs_name != "EPSG:4326":
-        frame = frame.set_crs(crs_name, allow_override=True).to_crs("EPSG:4326")
+    # The CRS named by the caller wins over whatever the file says (checked above).
+    if crs_name.startswith("EPSG:"):
+        frame = frame.set_crs(crs_name).to_crs("EPSG:4326")
     else:
-        frame = frame.set_geometry(
-            [
-                crsmod.transform_geometry(g, crs_name) if g is not None else None
-                for g in frame.geometry
-            ],
-            crs="EPSG:4326",
-        )
+        geoms = np.asarray(frame.geometry.values, dtype=object)
+        present = np.array([g is not None for g in geoms], dtype=bool)
+        geoms[present] = crsmod.transform_geometry(geoms[present], crs_name)
+        frame = frame.set_geometry(list(geoms), crs="EPSG:4326")
     frame["row"] = np.arange(1, len(frame) + 1)
     return frame, _file_hash(path)
 

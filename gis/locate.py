@@ -16,10 +16,12 @@ Rules, the same for one point and for millions:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from pyproj import CRS
 from sqlalchemy.engine import Connection
 
 from gis import crs as crsmod
@@ -60,6 +62,11 @@ class Location:
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready view (what `grid locate --json` prints)."""
         return asdict(self)
+
+
+@lru_cache(maxsize=64)
+def _is_projected(name: str) -> bool:
+    return name.startswith("EPSG:") and CRS.from_user_input(name).is_projected
 
 
 def validate_lonlat(lon: float, lat: float) -> None:
@@ -131,8 +138,12 @@ def locate(
 ) -> Location:
     """Locate one point given in `crs`; conversion to WGS84 happens here, once."""
     settings = settings or get_settings()
-    validate_lonlat(lon, lat)
-    x, y = crsmod.to_wgs84(lon, lat, crs)
+    name = crsmod.parse_crs(crs)
+    if not (np.isfinite(lon) and np.isfinite(lat)):
+        raise InvalidLocation("lon and lat must be finite numbers")
+    if not _is_projected(name):
+        validate_lonlat(lon, lat)
+    x, y = crsmod.to_wgs84(lon, lat, name)
     x, y = float(x), float(y)
     validate_lonlat(x, y)
     row = (
@@ -191,6 +202,100 @@ def _location_from_row(x: float, y: float, row: Any) -> Location:
     )
 
 
+GRID_STEP = 0.0005
+"""Lattice step for grids, in degrees (about 50 m): small enough that most
+cells lie wholly inside one grid and need no geometry test."""
+AREA_STEP = 0.002
+"""Lattice step for districts and the snapping zone (about 200 m)."""
+
+
+def build_lattice(conn: Connection, generation: int, settings: Settings | None = None) -> int:
+    """Derive the locate lattice of a generation (grids, districts, snap zone); row count.
+
+    Cells come from ST_SquareGrid, whose cell (i, j) spans
+    [i*step, (i+1)*step) × [j*step, (j+1)*step), so a point's cell is plain
+    arithmetic on its coordinates: see `_cell_sql`.
+    """
+    settings = settings or get_settings()
+    params = {"gen": generation, "gs": GRID_STEP, "as": AREA_STEP, "tol": settings.gap_snap_m}
+    conn.execute(sa.text("DELETE FROM locate_lattice WHERE generation_id = :gen"), params)
+    conn.execute(
+        sa.text("""
+        INSERT INTO locate_lattice
+            (generation_id, layer, cell, ref_id, code, is_home, priority, covered, piece)
+        SELECT :gen, 'grid', x.i::int8 * 1000000 + x.j, x.id, x.code, true, x.rank, x.covered,
+               CASE WHEN x.covered THEN NULL ELSE ST_Intersection(x.geom, x.cell) END
+        FROM (
+            SELECT g.id, g.code, g.geom, g.rank, c.i, c.j, c.geom AS cell,
+                   ST_Covers(g.geom, c.geom) AS covered
+            FROM (SELECT *, rank() OVER (ORDER BY code) AS rank
+                  FROM grid_cell WHERE generation_id = :gen) g,
+                 LATERAL ST_SquareGrid(:gs, g.geom) c
+            WHERE ST_Intersects(g.geom, c.geom)
+        ) x"""),
+        params,
+    )
+    conn.execute(
+        sa.text("""
+        INSERT INTO locate_lattice
+            (generation_id, layer, cell, ref_id, code, is_home, priority, covered, piece)
+        SELECT :gen, x.layer, x.i::int8 * 1000000 + x.j, x.id, x.code, x.is_home, x.priority,
+               x.covered,
+               CASE WHEN x.covered THEN NULL ELSE ST_Intersection(x.geom, x.cell) END
+        FROM (
+            SELECT p.layer, p.id, p.code, p.is_home, p.priority, p.geom, c.i, c.j,
+                   c.geom AS cell, ST_Covers(p.geom, c.geom) AS covered
+            FROM (
+                SELECT 'district' AS layer, d.id, d.code, d.is_home, dp.geom,
+                       rank() OVER (ORDER BY d.is_home DESC, d.code) AS priority
+                FROM district d JOIN district_part dp ON dp.district_id = d.id
+                WHERE d.generation_id = :gen
+                UNION ALL
+                SELECT 'zone', d.id, d.code, true,
+                       ST_Subdivide(ST_Buffer(d.geom::geography, :tol)::geometry, 96),
+                       1000000
+                FROM district d WHERE d.generation_id = :gen AND d.is_home
+            ) p, LATERAL ST_SquareGrid(:as, p.geom) c
+            WHERE ST_Intersects(p.geom, c.geom)
+        ) x"""),
+        params,
+    )
+    # The zone only matters where the home district does not cover the cell.
+    conn.execute(
+        sa.text("""
+        DELETE FROM locate_lattice z USING locate_lattice d
+        WHERE z.generation_id = :gen AND z.layer = 'zone'
+          AND d.generation_id = :gen AND d.layer = 'district' AND d.is_home AND d.covered
+          AND d.cell = z.cell"""),
+        params,
+    )
+    conn.execute(sa.text("ANALYZE locate_lattice"))
+    return int(
+        conn.execute(
+            sa.text("SELECT count(*) FROM locate_lattice WHERE generation_id = :gen"), params
+        ).scalar_one()
+    )
+
+
+def _cell_sql(alias: str, step: float) -> str:
+    """SQL for the lattice cell of `alias`.geom (matches build_lattice's numbering)."""
+    return (
+        f"(floor(ST_X({alias}.geom) / {step!r})::int8 * 1000000 "
+        f"+ floor(ST_Y({alias}.geom) / {step!r})::int8)"
+    )
+
+
+def ensure_lattice(conn: Connection, generation: int, settings: Settings | None = None) -> None:
+    """Build the generation's lattice unless it exists (serialised by an advisory lock)."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(7031, :gen)"), {"gen": generation})
+    exists = conn.execute(
+        sa.text("SELECT EXISTS (SELECT 1 FROM locate_lattice WHERE generation_id = :gen)"),
+        {"gen": generation},
+    ).scalar_one()
+    if not exists:
+        build_lattice(conn, generation, settings)
+
+
 def locate_table(
     conn: Connection,
     source: str,
@@ -199,83 +304,87 @@ def locate_table(
 ) -> dict[str, int]:
     """Locate every point of table `source(id bigint, geom geometry(Point, 4326))`.
 
-    Set-based in PostGIS, polygon side driving the join: the grid polygons are
-    the outer side, each one probing the GiST index on the points, so each
-    polygon is prepared once and reused for all its points. Writes
-    `out(point_id, grid_cell_id, method, distance_m, district_code)`, one row
-    per source point, and returns counts per method. `source` and `out` are
-    table names chosen by the caller's code, never user text.
+    Set-based, with the same rules as `locate`. The polygon side is the
+    generation's lattice (see `build_lattice`): each point finds its cell by
+    arithmetic and meets the few polygon pieces of that cell in a parallel hash
+    join, so no index on the points is built and cells wholly inside a grid
+    need no geometry test at all. Only the points left over (in no grid) meet
+    the district lattice, and only those near the district are tried for
+    snapping, with the grids' GiST index.
+
+    Creates the temporary table `out(point_id, grid_cell_id, method,
+    distance_m, district_code)`, one row per source point, dropped at commit;
+    returns counts per method. For parallel workers to help, `source` must be
+    an ordinary or unlogged table, not a temporary one. `source` and `out` are
+    names chosen by code, never user text.
     """
     settings = settings or get_settings()
     for name in (source, out):
         if not name.replace("_", "").replace(".", "").isalnum():
             raise ValueError(f"not a table name: {name!r}")
-    params = {"tol_m": settings.gap_snap_m, "tol_deg": settings.gap_snap_m * _DEG_PER_M}
     gen = conn.execute(sa.text("SELECT id FROM layout_generation WHERE is_current")).scalar()
     if gen is None:
         raise LookupError("no layout is loaded: run `grid demo --no-serve` or `grid load`")
-    params["gen"] = gen
+    ensure_lattice(conn, gen, settings)
+    params = {"gen": gen, "tol_m": settings.gap_snap_m, "tol_deg": settings.gap_snap_m * _DEG_PER_M}
+    home = conn.execute(
+        sa.text("SELECT code FROM district WHERE generation_id = :gen AND is_home"), params
+    ).scalar()
+    params["home"] = home
+    conn.execute(sa.text("SET LOCAL parallel_setup_cost = 100"))
+    conn.execute(sa.text("SET LOCAL work_mem = '128MB'"))
+    # 1. One parallel pass. Each point meets the grid pieces of its small
+    #    lattice cell and, when in no grid, the district pieces of its large
+    #    cell (hash joins on the cell number). The smallest grid code wins, then
+    #    the home district, then the smallest district code, then the zone
+    #    round home (points within the snapping distance of the district).
     conn.execute(
         sa.text(f"""
-        CREATE TEMP TABLE {out} (
-            point_id bigint PRIMARY KEY, grid_cell_id integer, method text NOT NULL,
-            distance_m float8, district_code varchar(6)
-        ) ON COMMIT DROP""")
-    )
-    # 1. Contained: one row per point; on shared edges the smallest grid code.
-    conn.execute(
-        sa.text(f"""
-        INSERT INTO {out} (point_id, grid_cell_id, method, distance_m, district_code)
-        SELECT DISTINCT ON (p.id) p.id, g.id, 'contained', 0, d.code
-        FROM grid_cell g
-        JOIN {source} p ON ST_Intersects(g.geom, p.geom)
-        JOIN district d ON d.generation_id = g.generation_id AND d.is_home
-        WHERE g.generation_id = :gen
-        ORDER BY p.id, g.code"""),
+        CREATE TEMP TABLE {out} ON COMMIT DROP AS
+        SELECT DISTINCT ON (p.id)
+            p.id AS point_id,
+            g.ref_id AS grid_cell_id,
+            CASE WHEN g.ref_id IS NOT NULL THEN 'contained'
+                 WHEN a.layer = 'district' AND a.code = :home THEN 'unassigned'
+                 ELSE 'outside' END AS method,
+            CASE WHEN g.ref_id IS NOT NULL THEN 0.0::float8 END AS distance_m,
+            CAST(CASE WHEN g.ref_id IS NOT NULL THEN :home
+                      WHEN a.layer = 'district' THEN a.code END AS varchar(6)) AS district_code,
+            CASE WHEN g.ref_id IS NULL AND a.code = :home THEN p.geom END AS snap_from
+        FROM {source} p
+        LEFT JOIN locate_lattice g ON g.generation_id = :gen AND g.layer = 'grid'
+             AND g.cell = {_cell_sql("p", GRID_STEP)}
+             AND (g.covered OR ST_Intersects(g.piece, p.geom))
+        LEFT JOIN locate_lattice a ON g.ref_id IS NULL
+             AND a.generation_id = :gen AND a.layer IN ('district', 'zone')
+             AND a.cell = {_cell_sql("p", AREA_STEP)}
+             AND (a.covered OR ST_Intersects(a.piece, p.geom))
+        ORDER BY p.id, g.priority, a.priority"""),
         params,
     )
-    # 2. The rest: which district holds them (home first, then smallest code).
+    # 2. The few points near home but in no grid go to the nearest grid within
+    #    the snapping distance; rows are found again by their ctid.
     conn.execute(
         sa.text(f"""
-        CREATE TEMP TABLE {out}_rest ON COMMIT DROP AS
-        SELECT p.id, p.geom FROM {source} p
-        WHERE NOT EXISTS (SELECT 1 FROM {out} o WHERE o.point_id = p.id)""")
-    )
-    conn.execute(
-        sa.text(f"""
-        CREATE TEMP TABLE {out}_area ON COMMIT DROP AS
-        SELECT DISTINCT ON (r.id) r.id, d.code, d.is_home
-        FROM district_part dp
-        JOIN district d ON d.id = dp.district_id
-        JOIN {out}_rest r ON ST_Intersects(dp.geom, r.geom)
-        WHERE d.generation_id = :gen
-        ORDER BY r.id, d.is_home DESC, d.code"""),
-        params,
-    )
-    # 3. Snap what lies in no neighbour and within the tolerance of a grid.
-    conn.execute(
-        sa.text(f"""
-        INSERT INTO {out} (point_id, grid_cell_id, method, distance_m, district_code)
-        SELECT r.id, n.id, 'snapped', n.distance_m, home.code
-        FROM {out}_rest r
-        JOIN district home ON home.generation_id = :gen AND home.is_home
-        LEFT JOIN {out}_area a ON a.id = r.id
+        CREATE TEMP TABLE {out}_snap ON COMMIT DROP AS
+        SELECT o.ctid AS row, n.id, n.distance_m
+        FROM {out} o
         CROSS JOIN LATERAL (
-            SELECT g.id, ST_Distance(g.geom::geography, r.geom::geography) AS distance_m
+            SELECT g.id, ST_Distance(g.geom::geography, o.snap_from::geography) AS distance_m
             FROM grid_cell g
-            WHERE g.generation_id = :gen AND ST_DWithin(g.geom, r.geom, :tol_deg)
+            WHERE g.generation_id = :gen AND ST_DWithin(g.geom, o.snap_from, :tol_deg)
             ORDER BY 2, g.code LIMIT 1
         ) n
-        WHERE (a.id IS NULL OR a.is_home) AND n.distance_m <= :tol_m"""),
+        WHERE o.snap_from IS NOT NULL AND n.distance_m <= :tol_m"""),
         params,
     )
-    # 4. Whatever is left: unassigned inside home, or outside.
     conn.execute(
         sa.text(f"""
-        INSERT INTO {out} (point_id, grid_cell_id, method, distance_m, district_code)
-        SELECT r.id, NULL, CASE WHEN a.is_home THEN 'unassigned' ELSE 'outside' END, NULL, a.code
-        FROM {out}_rest r LEFT JOIN {out}_area a ON a.id = r.id
-        WHERE NOT EXISTS (SELECT 1 FROM {out} o WHERE o.point_id = r.id)""")
+        UPDATE {out} o SET grid_cell_id = s.id, method = 'snapped', distance_m = s.distance_m,
+               district_code = :home
+        FROM {out}_snap s WHERE o.ctid = s.row"""),
+        params,
     )
     counts = conn.execute(sa.text(f"SELECT method, count(*) FROM {out} GROUP BY method")).all()
-    return {method: int(n) for method, n in counts}
+    found = dict(counts)
+    return {method: int(n) for method, n in found.items() if n}

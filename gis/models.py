@@ -17,6 +17,7 @@ from datetime import datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -205,3 +206,35 @@ class GridDepartment(Base):
     __tablename__ = "grid_department"
     grid_code: Mapped[str] = mapped_column(String(15), primary_key=True)
     department_code: Mapped[str] = mapped_column(ForeignKey("department.code"), primary_key=True)
+
+
+class LocateLattice(Base):
+    """A regular lattice over a generation's polygons, for bulk point location.
+
+    Each row is one lattice cell × one polygon touching it: `covered` when the
+    polygon covers the whole cell (no geometry test needed), else `piece`, the
+    polygon clipped to the cell (a tiny geometry, so the test is cheap). A
+    point finds its cell by arithmetic on its coordinates and a hash join, so
+    millions of points are located without building an index on them.
+    Derived from the layout; rebuilt with each generation.
+    """
+
+    __tablename__ = "locate_lattice"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation_id: Mapped[int] = mapped_column(
+        ForeignKey("layout_generation.id", ondelete="CASCADE")
+    )
+    layer: Mapped[str] = mapped_column(String(8))  # grid | district | zone
+    cell: Mapped[int] = mapped_column(BigInteger)
+    ref_id: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(15))
+    is_home: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Order of precedence where pieces meet (an integer sorts fast): grids by
+    # code; the home district, then others by code; the snapping zone last.
+    priority: Mapped[int] = mapped_column(Integer)
+    covered: Mapped[bool] = mapped_column(Boolean)
+    piece = mapped_column(_geom("GEOMETRY"), nullable=True)
+    __table_args__ = (
+        Index("locate_lattice_cell_idx", "generation_id", "layer", "cell"),
+        CheckConstraint("layer IN ('grid', 'district', 'zone')", name="lattice_layer"),
+    )

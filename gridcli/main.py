@@ -240,6 +240,10 @@ def sample_load(
         for r in exc.reports:
             _print_report(r, False)
         raise fail(str(exc)) from exc
+    from gis.locate import ensure_lattice
+
+    with engine.begin() as conn:
+        ensure_lattice(conn, result.generation)
     state = "loaded" if result.loaded else "already current"
     out.print(f"sample layout {state}: generation {result.generation}")
 

@@ -69,9 +69,13 @@ def engine(settings: Settings) -> Engine:
     return get_engine(settings)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def sample_layout(engine: Engine, settings: Settings) -> int:
-    """The sample district loaded once per session; returns its generation id."""
+    """The sample district as the current generation; returns its id.
+
+    A no-op when it is current already; reloaded when a test left another
+    generation current (loading layouts is what some tests are about).
+    """
     from gis.seed import load_sample
 
     return load_sample(engine, settings=settings).generation

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pytest
 import shapely
 import sqlalchemy as sa
@@ -44,17 +45,19 @@ def _metric(geom):
 
 
 def _wgs(geom_metric):
+    """Back to WGS84, valid (the round trip may bend an edge across another)."""
     t = crsmod.metric_transformer()
-    return shapely.transform(
+    geom = shapely.transform(
         geom_metric,
-        lambda xy: __import__("numpy").column_stack(
-            t.transform(xy[:, 0], xy[:, 1], direction="INVERSE")
-        ),
+        lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1], direction="INVERSE")),
     )
+    return geom if geom.is_valid else geom.buffer(0)
 
 
 def _write(frame: gpd.GeoDataFrame, path: Path) -> Path:
-    frame.to_file(path, driver="GeoJSON")
+    """GeoPackage (binary, so a valid geometry stays valid); GeoJSON is read elsewhere."""
+    path = path.with_suffix(".gpkg")
+    frame.to_file(path, driver="GPKG")
     return path
 
 
@@ -211,10 +214,16 @@ def test_gcj02_data_said_to_be_wgs84(engine, sample_layout, subdistricts, tmp_pa
 
 
 def test_projected_numbers_said_to_be_wgs84(engine, sample_layout, subdistricts, tmp_path) -> None:
-    projected = subdistricts.to_crs(crsmod.METRIC_CRS).set_crs(None, allow_override=True)
-    path = _write(projected, tmp_path / "p.geojson")
+    collection = json.loads(subdistricts.to_crs(crsmod.METRIC_CRS).to_json())
+    declared = tmp_path / "declared.geojson"
+    declared.write_text(json.dumps(collection), encoding="utf-8")
+    with pytest.raises(LayoutError, match="declares a projected CRS"):
+        load_file(engine, declared, "subdistrict", "wgs84")
+    collection.pop("crs")
+    silent = tmp_path / "silent.geojson"
+    silent.write_text(json.dumps(collection), encoding="utf-8")
     with pytest.raises(LayoutError, match="look projected"):
-        load_file(engine, path, "subdistrict", "wgs84")
+        load_file(engine, silent, "subdistrict", "wgs84")
 
 
 def test_projected_file_loads_when_named(engine, sample_layout, subdistricts, tmp_path) -> None:
@@ -240,20 +249,38 @@ def test_swapped_lat_lon(engine, sample_layout, subdistricts, tmp_path) -> None:
         load_file(engine, _write(swapped, tmp_path / "w.geojson"), "subdistrict", "wgs84")
 
 
-def test_codes_are_numbered_west_to_east_north_to_south(
+def test_renumbered_parents_orphan_their_children(
     engine, sample_layout, subdistricts, tmp_path
 ) -> None:
+    """Codes that move under existing communities are refused, not half-applied."""
     unnamed = subdistricts.drop(columns=["code"])
-    gen, _ = load_file(
-        engine, _write(unnamed, tmp_path / "n.geojson"), "subdistrict", "wgs84", dry_run=False
+    error = _refused(
+        engine, _write(unnamed, tmp_path / "n.geojson"), "subdistrict", "wgs84", "outside_parent"
     )
+    assert error.reports[0].level == "carried"
+    assert "existing community" in error.reports[0].findings[0].message
+
+
+def test_grid_codes_are_numbered_west_to_east_north_to_south(
+    engine, sample_layout, tmp_path
+) -> None:
+    grids = gpd.read_file(SAMPLE / "grids.geojson").drop(columns=["code", "community_code"])
+    gen, report = load_file(engine, _write(grids, tmp_path / "g.geojson"), "grid", "wgs84")
+    assert not report.errors
     with engine.connect() as conn:
-        loaded = read_level(conn, "subdistrict", gen)
-    assert sorted(loaded["code"]) == [f"440703{i:03d}" for i in range(1, 10)]
-    first = loaded.set_index("code").geometry["440703001"].representative_point()
-    assert first.y >= max(g.representative_point().y for g in loaded.geometry) - 0.1
-    # Put the sample's own codes back, so the tests after this see them.
-    load_file(engine, SAMPLE / "subdistricts.geojson", "subdistrict", "wgs84")
+        loaded = read_level(conn, "grid", gen)
+    assert loaded["code"].is_unique
+    assert all(
+        c.startswith(p) and len(c) == 15 for c, p in zip(loaded["code"], loaded["parent_code"])
+    )
+    one = loaded[loaded["parent_code"] == loaded["parent_code"].iloc[0]].sort_values("code")
+    pts = crsmod.to_metric(one.geometry).representative_point()
+    band = float(np.median(crsmod.to_metric(one.geometry).bounds.eval("maxy - miny")))
+    rows = np.floor((pts.y.max() - pts.y.to_numpy()) / band)
+    assert list(rows) == sorted(rows), "north to south by rows"
+    for r in set(rows):
+        xs = pts.x.to_numpy()[rows == r]
+        assert list(xs) == sorted(xs), "west to east within a row"
 
 
 def test_cli_load_reports_and_exits_nonzero(engine, sample_layout, subdistricts, tmp_path) -> None:

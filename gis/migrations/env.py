@@ -15,8 +15,8 @@ target_metadata = Base.metadata
 
 
 def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
-    """Leave PostGIS's own tables (spatial_ref_sys, topology) alone."""
-    if type_ == "table" and name in {"spatial_ref_sys"}:
+    """Leave PostGIS's own tables and the benchmarks' scratch tables alone."""
+    if type_ == "table" and (name in {"spatial_ref_sys"} or str(name).startswith("bench_")):
         return False
     return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 
