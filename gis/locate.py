@@ -386,5 +386,4 @@ def locate_table(
         params,
     )
     counts = conn.execute(sa.text(f"SELECT method, count(*) FROM {out} GROUP BY method")).all()
-    found = dict(counts)
-    return {method: int(n) for method, n in found.items() if n}
+    return {str(method): int(n) for method, n in counts}
