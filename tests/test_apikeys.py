@@ -49,7 +49,7 @@ def test_create_returns_a_random_key_and_stores_only_its_sha256(engine: Engine) 
     assert row["active"] is True
     with engine.connect() as conn:
         dump = conn.execute(sa.text("SELECT string_agg(t::text, '|') FROM api_key t")).scalar()
-    assert key not in dump
+    assert dump is not None and key not in dump
 
 
 def test_verify_refuses_missing_wrong_and_oversized_keys(engine: Engine) -> None:
