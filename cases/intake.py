@@ -658,8 +658,8 @@ FROM m
 """)
 
 _STATION_OFFICERS = sa.text("""
-SELECT code, duty_weekday, duty_half FROM officer
-WHERE station_code = :station AND active ORDER BY code
+SELECT code, role, duty_weekday, duty_half, encode(name_enc, 'hex') AS name_hex
+FROM officer WHERE station_code = :station AND active ORDER BY code
 """)
 
 _INSERT_CASE = sa.text("""
@@ -687,15 +687,19 @@ RETURNING case_id
 """)
 
 
-def _pick_officer(conn: Connection, station: str | None, now: datetime) -> str | None:
-    """The station's officer on duty now, else its active officer with the lowest code."""
+def _station_officers(conn: Connection, station: str | None) -> list[dict[str, Any]]:
+    """The active officers of a station, by code (as the view query gives them)."""
     if station is None:
-        return None
-    rows = conn.execute(_STATION_OFFICERS, {"station": station}).all()
-    for r in rows:
-        if _on_duty(r.duty_weekday, r.duty_half, now):
-            return str(r.code)
-    return str(rows[0].code) if rows else None
+        return []
+    return [dict(r) for r in conn.execute(_STATION_OFFICERS, {"station": station}).mappings()]
+
+
+def _pick_officer(officers: list[dict[str, Any]], now: datetime) -> str | None:
+    """The station's officer on duty now, else its active officer with the lowest code."""
+    for o in officers:
+        if _on_duty(o["duty_weekday"], o["duty_half"], now):
+            return str(o["code"])
+    return str(officers[0]["code"]) if officers else None
 
 
 def _find_master(
@@ -729,8 +733,8 @@ def _placement(loc: Location | None) -> tuple[str, str]:
     if loc.method == "unassigned":
         return "needs_location", "位于辖区内但不在任何网格内，待调度员定位"
     if loc.district:
-        return "referred_out", f"转办：该位置不在本区，属{loc.district}，已转交该区处理"
-    return "referred_out", "转办：该位置不在本区辖区内，已转交市级平台处理"
+        return "referred_out", f"转办：该位置不在本区，属{loc.district}，待指挥中心转交该区处理"
+    return "referred_out", "转办：该位置不在本区及相邻区，待指挥中心核实转交"
 
 
 def submit_complaint(
@@ -797,6 +801,7 @@ def submit_complaint(
                     },
                 }
             )
+        officers = _station_officers(conn, loc.station if loc else None)
         master: tuple[int, str | None] | None = None
         officer: str | None = None
         due_at: datetime | None = None
@@ -808,7 +813,7 @@ def submit_complaint(
             events.append({"kind": "merged", "actor": "system", "data": {"master_id": master[0]}})
         elif status == "open":
             assert loc is not None
-            officer = _pick_officer(conn, loc.station, now)
+            officer = _pick_officer(officers, now)
             due_at = calendar.add_working_hours(now, sub.time_limit_hours)
             events.append(
                 {
@@ -841,48 +846,84 @@ def submit_complaint(
                 }
             )
 
-        case_id = (
-            conn.execute(
-                _INSERT_CASE,
-                {
-                    "token": token,
-                    "status": status,
-                    "subclass": sub.code,
-                    "tier": sub.tier,
-                    "description": complaint.description,
-                    "address": complaint.address or "",
-                    "photos": json.dumps(complaint.photos),
-                    "name_enc": encrypt(complaint.reporter_name, settings),
-                    "phone_enc": encrypt(complaint.reporter_phone, settings),
-                    "source": source,
-                    "lon_in": complaint.lon,
-                    "lat_in": complaint.lat,
-                    "crs_in": crs_in,
-                    "x": point[0] if point else None,
-                    "y": point[1] if point else None,
-                    "method": loc.method if loc else "none",
-                    "distance": loc.distance_m if loc else None,
-                    "grid_id": loc.grid_id if loc else None,
-                    "grid_code": loc.grid_code if loc else None,
-                    "community": loc.community if loc else None,
-                    "subdistrict": loc.subdistrict if loc else None,
-                    "station": loc.station if loc else None,
-                    "squad": loc.squad if loc else None,
-                    "district": loc.district_code if loc else None,
-                    "officer": officer,
-                    "master": master[0] if master else None,
-                    "reported_at": reported_at,
-                    "created_at": now,
-                    "due_at": due_at,
-                    "note": note,
-                    "api_key_id": api_key_id,
-                    "events": json.dumps(events, ensure_ascii=False),
-                },
-            )
-            .scalars()
-            .first()
-        )
+        params: dict[str, Any] = {
+            "token": token,
+            "status": status,
+            "subclass": sub.code,
+            "tier": sub.tier,
+            "description": complaint.description,
+            "address": complaint.address or "",
+            "photos": json.dumps(complaint.photos),
+            "name_enc": encrypt(complaint.reporter_name, settings),
+            "phone_enc": encrypt(complaint.reporter_phone, settings),
+            "source": source,
+            "lon_in": complaint.lon,
+            "lat_in": complaint.lat,
+            "crs_in": crs_in,
+            "x": point[0] if point else None,
+            "y": point[1] if point else None,
+            "method": loc.method if loc else "none",
+            "distance": loc.distance_m if loc else None,
+            "grid_id": loc.grid_id if loc else None,
+            "grid_code": loc.grid_code if loc else None,
+            "community": loc.community if loc else None,
+            "subdistrict": loc.subdistrict if loc else None,
+            "station": loc.station if loc else None,
+            "squad": loc.squad if loc else None,
+            "district": loc.district_code if loc else None,
+            "officer": officer,
+            "master": master[0] if master else None,
+            "reported_at": reported_at,
+            "created_at": now,
+            "due_at": due_at,
+            "note": note,
+            "api_key_id": api_key_id,
+            "events": json.dumps(events, ensure_ascii=False),
+        }
+        case_id = conn.execute(_INSERT_CASE, params).scalars().first()
         assert case_id is not None
         if master is not None:
             conn.execute(_BUMP_MASTER, {"master": master[0], "case_id": case_id})
-        return _case_view(_view_row(conn, case_id), settings)
+        # The view from what was just written (as get_case reads it back; tested).
+        row = {
+            "id": case_id,
+            "token": token,
+            "status": status,
+            "status_note": note,
+            "subclass_code": sub.code,
+            "tier": sub.tier,
+            "description": complaint.description,
+            "address": params["address"],
+            "photos": complaint.photos,
+            "lon": params["x"],
+            "lat": params["y"],
+            "crs_in": crs_in,
+            "lon_in": complaint.lon,
+            "lat_in": complaint.lat,
+            "locate_method": params["method"],
+            "locate_distance_m": params["distance"],
+            "grid_code": params["grid_code"],
+            "community_code": params["community"],
+            "community_name": loc.community_name if loc else None,
+            "subdistrict_code": params["subdistrict"],
+            "subdistrict_name": loc.subdistrict_name if loc else None,
+            "station_code": params["station"],
+            "station_name": loc.station_name if loc else None,
+            "squad_code": params["squad"],
+            "squad_name": loc.squad_name if loc else None,
+            "district_code": params["district"],
+            "district_name": loc.district if loc else None,
+            "officer_rows": officers,
+            "officer_code": officer,
+            "master_id": params["master"],
+            "report_count": 1,
+            "source": source,
+            "reported_at": reported_at,
+            "created_at": now,
+            "due_at": due_at,
+            "closed_at": None,
+            "reporter_name_enc": params["name_enc"],
+            "reporter_phone_enc": params["phone_enc"],
+            "version": 1,
+        }
+        return _case_view(row, settings)

@@ -426,3 +426,11 @@ def test_odd_values_never_500(
 def test_method_not_allowed(client: TestClient) -> None:
     assert client.delete(f"{URL}/1").status_code == 405
     assert client.put(URL, json={}).status_code == 405
+
+
+def test_openapi_documents_the_body(client: TestClient) -> None:
+    resp = client.get("/openapi.json")
+    assert resp.status_code == 200
+    post = resp.json()["paths"][URL]["post"]
+    props = post["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert {"lon", "lat", "crs", "subclass", "description", "photos"} <= set(props)

@@ -184,6 +184,7 @@ def test_snapped_is_open(engine: Engine, settings: Settings, snap_point: Point) 
     assert view.status == "open" and view.locate_method == "snapped"
     assert view.grid_code == grid and 0 < (view.locate_distance_m or 0) <= settings.gap_snap_m
     assert view.officer_code is not None and view.due_at is not None
+    assert get_case(engine, view.id) == view
 
 
 def test_outside_in_a_neighbour_is_referred_out(
@@ -202,6 +203,7 @@ def test_outside_in_a_neighbour_is_referred_out(
     assert view.status == "referred_out" and view.open311_status == "closed"
     assert view.district_code == row.code and view.district == row.name
     assert row.name in view.status_note and view.locate_method == "outside"
+    assert get_case(engine, view.id) == view
     assert view.grid_code is None and view.officer_code is None and view.due_at is None
     assert [e["kind"] for e in case_events(engine, view.id)] == [
         "created",
@@ -225,12 +227,14 @@ def test_outside_every_known_district_is_referred_out_unnamed(
     view = submit_complaint(engine, complaint(lon=row.lon, lat=row.lat), settings=settings)
     assert view.status == "referred_out"
     assert view.district_code is None and "转办" in view.status_note
+    assert get_case(engine, view.id) == view
 
 
 def test_address_only_needs_location(engine: Engine, settings: Settings) -> None:
     view = submit_complaint(engine, complaint(address="北街菜市场门口"), settings=settings)
     assert view.status == "needs_location" and view.locate_method == "none"
     assert view.lon is None and view.grid_code is None and view.due_at is None
+    assert get_case(engine, view.id) == view
     assert [e["kind"] for e in case_events(engine, view.id)] == ["created", "needs_location"]
     with pytest.raises(InvalidInput) as err:
         submit_complaint(engine, complaint(), settings=settings)
@@ -249,7 +253,7 @@ def test_placement_of_every_locate_method() -> None:
     assert _placement(loc("unassigned"))[0] == "needs_location"
     assert _placement(loc("outside", "江海区")) == (
         "referred_out",
-        "转办：该位置不在本区，属江海区，已转交该区处理",
+        "转办：该位置不在本区，属江海区，待指挥中心转交该区处理",
     )
     assert _placement(loc("outside"))[0] == "referred_out"
     assert [
@@ -272,6 +276,7 @@ def test_every_crs_lands_in_the_same_grid(
     assert view.grid_code == grid and view.status == "open"
     assert view.lon == pytest.approx(lon, abs=1e-6) and view.lat == pytest.approx(lat, abs=1e-6)
     assert view.crs_in == crsmod.parse_crs(crs) and (view.lon_in, view.lat_in) == (x, y)
+    assert get_case(engine, view.id) == view
 
 
 def test_gcj02_point_read_as_wgs84_lands_elsewhere(
@@ -398,6 +403,7 @@ def test_duplicates_at_and_beyond_the_radius(
     )
     assert dup.status == "merged" and dup.master_id == master.id
     assert dup.officer_code == master.officer_code and dup.due_at is None
+    assert get_case(engine, dup.id) == dup
     far = project(conn, lon, lat, radius + 1.0, 30)
     other = submit_complaint(
         engine, complaint(lon=far[0], lat=far[1], subclass="0101"), settings=settings
@@ -543,6 +549,7 @@ def test_personal_data_encrypted_at_rest_and_masked(
     assert decrypt(row.reporter_phone_enc, settings) == "13812345678"
     assert decrypt(row.reporter_name_enc, settings) == "欧阳振华"
     assert view.reporter_phone == "138****5678" and view.reporter_name == "欧**华"
+    assert get_case(engine, view.id) == view
     dumped = repr(view.as_dict()) + repr(case_events(engine, view.id))
     assert "13812345678" not in dumped and "欧阳振华" not in dumped
     with engine.connect() as c:
