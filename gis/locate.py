@@ -15,6 +15,7 @@ Rules, the same for one point and for millions:
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
@@ -129,6 +130,25 @@ LEFT JOIN squad sq ON sq.code = sc.squad_code
 """)
 
 
+_PREPARED = "cg_locate_one"
+
+
+def _prepare(conn: Connection) -> None:
+    """PREPARE the one-point statement once per database session.
+
+    Planning this statement costs more than running it (about 1 ms against
+    0.3 ms); a prepared statement is planned once per pooled connection.
+    """
+    info = conn.connection.info
+    if info.get(_PREPARED):
+        return
+    sql = _LOCATE_ONE.text
+    for i, name in enumerate(("lon", "lat", "tol_m", "tol_deg"), start=1):
+        sql = re.sub(rf":{name}\b", f"${i}", sql)
+    conn.exec_driver_sql(f"PREPARE {_PREPARED}(float8, float8, float8, float8) AS {sql}")
+    info[_PREPARED] = True
+
+
 def locate(
     conn: Connection,
     lon: float,
@@ -146,15 +166,11 @@ def locate(
     x, y = crsmod.to_wgs84(lon, lat, name)
     x, y = float(x), float(y)
     validate_lonlat(x, y)
+    _prepare(conn)
     row = (
-        conn.execute(
-            _LOCATE_ONE,
-            {
-                "lon": x,
-                "lat": y,
-                "tol_m": settings.gap_snap_m,
-                "tol_deg": settings.gap_snap_m * _DEG_PER_M,
-            },
+        conn.exec_driver_sql(
+            f"EXECUTE {_PREPARED}(%s, %s, %s, %s)",
+            (x, y, settings.gap_snap_m, settings.gap_snap_m * _DEG_PER_M),
         )
         .mappings()
         .one()
