@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import itertools
 import json
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from sqlalchemy.engine import Connection, Engine
-from starlette.exceptions import StarletteDeprecationWarning
 
 from api.app import MAX_BODY_BYTES, create_app
 from gis import crs as crsmod
 from gis.locate import locate
 from gis.settings import Settings
-
-with warnings.catch_warnings():
-    # Starlette asks for httpx2 in place of httpx (the project's dev dependency);
-    # the test client works the same with either.
-    warnings.simplefilter("ignore", StarletteDeprecationWarning)
-    from fastapi.testclient import TestClient
 
 URL = "/api/v1/complaints"
 
