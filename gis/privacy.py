@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -23,7 +24,12 @@ def _fernet(key: str) -> Fernet:
 def _key(settings: Settings) -> str:
     if settings.data_key:
         return settings.data_key
-    path = settings.data_key_file
+    return _key_from_file(settings.data_key_file)
+
+
+@lru_cache(maxsize=4)
+def _key_from_file(path: Path) -> str:
+    """The key in `path`, made once if missing (read once per process)."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
