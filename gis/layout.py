@@ -837,3 +837,29 @@ def load_file(
             conn, {level: prepared}, f"load {Path(path).name} as {level}", settings
         )
     return gen, prepared.report
+
+
+def list_generations(conn: Connection) -> list[dict[str, Any]]:
+    """Every generation, newest first, with its counts per level."""
+    rows = conn.execute(
+        sa.text("""
+        SELECT l.id, l.created_at, l.note, l.is_current,
+               (SELECT count(*) FROM subdistrict s WHERE s.generation_id = l.id) AS subdistricts,
+               (SELECT count(*) FROM community c WHERE c.generation_id = l.id) AS communities,
+               (SELECT count(*) FROM grid_cell g WHERE g.generation_id = l.id) AS grids
+        FROM layout_generation l ORDER BY l.id DESC""")
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def activate_generation(conn: Connection, generation: int) -> None:
+    """Make an existing generation current again (undo a load); cases keep their grids."""
+    exists = conn.execute(
+        sa.text("SELECT 1 FROM layout_generation WHERE id = :g"), {"g": generation}
+    ).scalar()
+    if not exists:
+        raise LayoutError(f"no generation {generation}; `grid layout list` shows them")
+    conn.execute(sa.text("UPDATE layout_generation SET is_current = false WHERE is_current"))
+    conn.execute(
+        sa.text("UPDATE layout_generation SET is_current = true WHERE id = :g"), {"g": generation}
+    )

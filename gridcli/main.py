@@ -30,6 +30,10 @@ db_app = typer.Typer(
 sample_app = typer.Typer(help="The generated sample district.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(sample_app, name="sample")
+layout_app = typer.Typer(help="Generations of the layout.", no_args_is_help=True)
+app.add_typer(layout_app, name="layout")
+org_app = typer.Typer(help="Squads, stations, officers, departments.", no_args_is_help=True)
+app.add_typer(org_app, name="org")
 
 out = Console()
 err = Console(stderr=True)
@@ -246,6 +250,66 @@ def sample_load(
         ensure_lattice(conn, result.generation)
     state = "loaded" if result.loaded else "already current"
     out.print(f"sample layout {state}: generation {result.generation}")
+
+
+@layout_app.command("list")
+def layout_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the generations of the layout, newest first."""
+    from gis.layout import list_generations
+
+    with _engine().connect() as conn:
+        rows = list_generations(conn)
+    if as_json:
+        print(json.dumps(rows, default=str, ensure_ascii=False))
+        return
+    table = Table("id", "created", "current", "subdistricts", "communities", "grids", "note")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            f"{r['created_at']:%Y-%m-%d %H:%M}",
+            "✓" if r["is_current"] else "",
+            str(r["subdistricts"]),
+            str(r["communities"]),
+            str(r["grids"]),
+            r["note"],
+        )
+    out.print(table)
+
+
+@layout_app.command("activate")
+def layout_activate(generation: Annotated[int, typer.Argument(help="generation id")]) -> None:
+    """Make an earlier generation current again (cases keep the grids they had)."""
+    from gis.layout import LayoutError, activate_generation
+
+    try:
+        with _engine().begin() as conn:
+            activate_generation(conn, generation)
+    except LayoutError as exc:
+        raise fail(str(exc)) from exc
+    out.print(f"generation {generation} is current")
+
+
+@org_app.command("load")
+def org_load(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="folder with squads.csv, stations.geojson, "
+            "officers.csv, departments.csv, "
+            "grid_departments.csv, communities.geojson"
+        ),
+    ],
+    crs: Annotated[str, typer.Option(help="CRS of stations.geojson")] = "wgs84",
+) -> None:
+    """Load (upsert) the organisation; officers missing from the file are deactivated."""
+    from gis.organisation import OrganisationError, load_organisation
+
+    try:
+        with _engine().begin() as conn:
+            counts = load_organisation(conn, folder, crs)
+    except (OrganisationError, UnknownCRSError) as exc:
+        raise fail(str(exc)) from exc
+    out.print(counts)
 
 
 @app.command()

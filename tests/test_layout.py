@@ -330,3 +330,38 @@ def _touching_pair(frame: gpd.GeoDataFrame) -> tuple[int, int]:
             if i != j and frame.geometry[i].touches(frame.geometry[j]):
                 return i, j
     raise AssertionError("no touching subdistricts")
+
+
+def test_an_earlier_generation_can_be_made_current_again(engine, sample_layout) -> None:
+    gen, _ = load_file(engine, SAMPLE / "grids.geojson", "grid", "wgs84")
+    assert gen != sample_layout
+    run = subprocess.run(
+        [GRID, "layout", "activate", str(sample_layout)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert _generations(engine)[0] == sample_layout
+    listed = json.loads(
+        subprocess.run(
+            [GRID, "layout", "list", "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert [r["id"] for r in listed if r["is_current"]] == [sample_layout]
+    assert {r["id"] for r in listed} >= {gen, sample_layout}
+    missing = subprocess.run(
+        [GRID, "layout", "activate", "999999"], capture_output=True, text=True, check=False
+    )
+    assert missing.returncode == 1 and "no generation 999999" in missing.stderr
+
+
+def test_org_load_cli(engine, sample_layout, tmp_path) -> None:
+    run = subprocess.run(
+        [GRID, "org", "load", str(SAMPLE)], capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0 and "officers" in run.stdout
+    bad = subprocess.run(
+        [GRID, "org", "load", str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 1 and "missing" in bad.stderr and "Traceback" not in bad.stderr
