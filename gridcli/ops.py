@@ -1,9 +1,311 @@
-"""Commands: ops (being written)."""
+"""Commands: bulk assignment (`grid assign`), serving the API (`grid serve`), the demo.
+
+Exit codes as everywhere in `grid`: 0 done, 1 the input failed its checks,
+2 usage (unknown CRS, no such file), 3 database unreachable.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from cases.bulk import AssignResult
+
+STEPS = {
+    "read": "reading",
+    "validate": "checking rows",
+    "copy": "copying (COPY)",
+    "locate": "locating",
+    "insert": "writing cases",
+}
+OUTCOMES = (
+    ("located", "located (in a grid)"),
+    ("gap_snapped", "gap-snapped (nearest grid)"),
+    ("referred_out", "referred out (转办)"),
+    ("unassigned", "needs location: in no grid"),
+    ("no_location", "needs location: address only"),
+    ("invalid", "invalid rows"),
+)
+
+# Points the demo locates: (label, lon, lat, crs). The GCJ-02 one is the first
+# point as a phone map app (AMap, WeChat) would report it.
+DEMO_POINTS: tuple[tuple[str, float, float, str], ...] = (
+    ("城区 urban core (北街/仓后)", 113.0795, 22.5858, "wgs84"),
+    ("镇 town (荷塘镇)", 113.0620, 22.7450, "wgs84"),
+    ("江海区 neighbour", 113.1230, 22.5450, "wgs84"),
+    ("新会区 neighbour", 113.0300, 22.4500, "wgs84"),
+)
+
+
+def _main() -> Any:
+    """gridcli.main, imported late (it imports this module at its end)."""
+    from gridcli import main
+
+    return main
+
+
+def _progress_printer(enabled: bool) -> tuple[Callable[[str, int, int], None] | None, Any]:
+    """A rich progress bar fed by assign_file's callback, or nothing."""
+    if not enabled:
+        return None, None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TimeElapsedColumn(),
+        transient=True,
+        console=_main().err,
+    )
+    tasks: dict[str, Any] = {}
+
+    def progress(step: str, done: int, total: int) -> None:
+        if step not in tasks:
+            for t in tasks.values():  # an earlier step is complete
+                bar.update(t, completed=bar.tasks[t].total)
+            tasks[step] = bar.add_task(STEPS.get(step, step), total=max(total, 1))
+        bar.update(tasks[step], completed=done, total=max(total, 1))
+
+    return progress, bar
+
+
+def print_result(result: AssignResult, console: Any) -> None:
+    """Counts per outcome, the first rejects with their lines, timings."""
+    from rich.table import Table
+
+    title = f"{result.file}: {result.rows:,} rows, crs {result.crs}"
+    if result.already_assigned:
+        title += f" (already assigned {result.assigned_at}: nothing written now)"
+    table = Table("outcome", "rows", title=title)
+    for key, label in OUTCOMES:
+        table.add_row(label, f"{getattr(result, key):,}")
+    console.print(table)
+    if result.referred_to:
+        console.print(
+            "referred out to: "
+            + ", ".join(f"{name} {n:,}" for name, n in result.referred_to.items())
+        )
+    if result.first_rejects:
+        more = result.invalid - len(result.first_rejects)
+        console.print(f"[bold]invalid rows[/] ({result.line_numbers} line numbers):")
+        for line, reason in result.first_rejects:
+            console.print(f"  line {line}: {reason}", highlight=False)
+        if more > 0:
+            console.print(f"  ... and {more:,} more", highlight=False)
+    if result.rejects_path:
+        console.print(
+            f"all invalid rows, with their values: {result.rejects_path}", highlight=False
+        )
+    if result.timings:
+        console.print(
+            "timings (s): " + ", ".join(f"{k} {v:.2f}" for k, v in result.timings.items()),
+            highlight=False,
+        )
+
+
+def _assign(
+    engine: Engine,
+    file: Path,
+    crs: str,
+    rejects: Path | None,
+    as_json: bool,
+) -> AssignResult:
+    from cases.bulk import AssignError, assign_file
+    from cases.calendar import CalendarError
+    from cases.catalogue import CatalogueError
+    from gis.crs import UnknownCRSError
+
+    main = _main()
+    progress, bar = _progress_printer(sys.stdout.isatty() and not as_json)
+    try:
+        if bar is not None:
+            with bar:
+                return assign_file(engine, file, crs, progress=progress, rejects=rejects)
+        return assign_file(engine, file, crs, rejects=rejects)
+    except UnknownCRSError as exc:
+        raise main.fail(str(exc), 2) from exc
+    except AssignError as exc:
+        raise main.fail(str(exc), 2 if exc.usage else 1) from exc
+    except (CatalogueError, CalendarError, LookupError) as exc:
+        raise main.fail(str(exc), 1) from exc
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `grid` app."""
+    """Add `assign`, `serve` and `demo` to the `grid` app."""
+
+    @app.command()
+    def assign(
+        file: Annotated[Path, typer.Argument(help="CSV, GeoJSON or GeoParquet of complaints")],
+        crs: Annotated[
+            str, typer.Option(help="CRS of the coordinates: wgs84|cgcs2000|gcj02|bd09|EPSG:n")
+        ],
+        rejects: Annotated[
+            Path | None,
+            typer.Option(help="where to write the invalid rows (default: FILE.rejects.csv)"),
+        ] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    ) -> None:
+        """Locate and file every complaint of a file (columns lon,lat,subclass,reported_at
+        and optionally description,address); invalid rows are listed, not dropped."""
+        main = _main()
+        engine = main._engine()
+        result = _assign(engine, file, crs, rejects, as_json)
+        if as_json:
+            print(json.dumps(result.as_dict(), ensure_ascii=False))
+        else:
+            print_result(result, main.out)
+
+    @app.command()
+    def serve(
+        host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="port")] = 8000,
+        workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+        access_log: Annotated[bool, typer.Option(help="log every request")] = True,
+    ) -> None:
+        """Serve the API (uvicorn, api.app:create_app) until interrupted."""
+        _serve(host, port, workers, access_log)
+
+    @app.command()
+    def demo(
+        serve: Annotated[
+            bool, typer.Option("--serve/--no-serve", help="serve the API at the end")
+        ] = True,
+        host: Annotated[str, typer.Option(help="address to serve on")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="port to serve on")] = 8000,
+    ) -> None:
+        """Load the sample district and a year of sample complaints, show them, serve."""
+        _demo(serve, host, port)
+
+
+def _serve(host: str, port: int, workers: int, access_log: bool) -> None:
+    import uvicorn
+
+    from gis.db import get_engine, ping
+
+    main = _main()
+    if workers < 1:
+        raise main.fail("--workers must be 1 or more", 2)
+    if not ping(get_engine()):
+        main.err.print(
+            "[yellow]warning:[/] the database is not reachable; /healthz will "
+            "answer 503 until it is (`grid db start`)"
+        )
+    shown = f"[{host}]" if ":" in host else host
+    main.out.print(
+        f"serving the API at http://{shown}:{port}/ (docs at /docs; Ctrl-C stops)", highlight=False
+    )
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+        log_level="info",
+    )
+
+
+def _demo(serve: bool, host: str, port: int) -> None:
+    from rich.table import Table
+
+    from cases.bulk import AssignError
+    from cases.sample_complaints import load_sample_complaints
+    from gis.crs import wgs84_to_gcj02
+    from gis.layout import LayoutError
+    from gis.locate import locate
+    from gis.seed import load_sample, summary
+
+    main = _main()
+    out = main.out
+    engine = main._engine()
+
+    # 1. The sample layout.
+    try:
+        seeded = load_sample(engine)
+    except LayoutError as exc:
+        for r in exc.reports:
+            main._print_report(r, False)
+        raise main.fail(str(exc)) from exc
+    if seeded.loaded:
+        errors = sum(len(r.errors) for r in seeded.reports)
+        warnings = sum(len(r.warnings) for r in seeded.reports)
+        out.print(
+            f"sample layout loaded as generation {seeded.generation}: checks passed "
+            f"({errors} errors, {warnings} warnings)"
+        )
+        for r in seeded.reports:
+            out.print(
+                f"  {r.level}: {r.features} features, {len(r.errors)} errors, "
+                f"{len(r.warnings)} warnings",
+                highlight=False,
+            )
+    else:
+        out.print(
+            f"sample layout already current (generation {seeded.generation}; "
+            "its checks passed when it was loaded)"
+        )
+    counts = summary(engine)
+    table = Table("what", "count", title="current layout")
+    for k, v in counts.items():
+        table.add_row(k, str(v))
+    out.print(table)
+
+    # 2. A few points located.
+    points = list(DEMO_POINTS)
+    lon, lat = wgs84_to_gcj02(DEMO_POINTS[0][1], DEMO_POINTS[0][2])
+    points.append(
+        ("GCJ-02 from a phone app (same place as the first)", round(lon, 6), round(lat, 6), "gcj02")
+    )
+    out.print("[bold]where sample points land[/]")
+    with engine.connect() as conn:
+        for label, x, y, crs in points:
+            loc = locate(conn, x, y, crs)
+            if loc.grid_code:
+                got = (
+                    f"{loc.method}: grid {loc.grid_code}, {loc.community_name}, "
+                    f"{loc.station_name}, {loc.squad_name}"
+                )
+            else:
+                got = f"{loc.method}: {loc.district or 'no district known'}"
+            out.print(f"  {label}  {x}, {y} ({crs})\n    → {got}", highlight=False)
+
+    # 3. A year of sample complaints.
+    try:
+        loaded = load_sample_complaints(engine)
+    except (AssignError, LookupError) as exc:
+        raise main.fail(str(exc)) from exc
+    if not loaded.files:
+        out.print(
+            "sample complaints: already loaded ("
+            + "; ".join(f"{c} {why}" for c, why in loaded.skipped.items())
+            + ")"
+        )
+    for path, result in loaded.files:
+        print_result(result, out)
+        out.print(f"  file: {path}", highlight=False)
+    with engine.connect() as conn:
+        import sqlalchemy as sa
+
+        rows = conn.execute(
+            sa.text(
+                "SELECT status, count(*) FROM case_file WHERE source = 'sample' "
+                "GROUP BY status ORDER BY 2 DESC"
+            )
+        ).all()
+    out.print(
+        "sample cases in the database: "
+        + (", ".join(f"{status} {n:,}" for status, n in rows) or "none")
+    )
+
+    # 4. Serve.
+    if serve:
+        _serve(host, port, 1, True)
