@@ -41,7 +41,6 @@ Timestamps without a zone offset are read as China Standard Time (+08:00).
 
 from __future__ import annotations
 
-import base64
 import csv
 import hashlib
 import io
@@ -546,7 +545,9 @@ def _read_geojson(path: Path) -> _Rows:
         wkb = table.column(geom_name).combine_chunks()
         table = table.drop_columns([geom_name])
     names = _normalise_names(table.column_names)
-    return _from_points(table, wkb, names, f"{path.name} (feature properties)")
+    rows = _from_points(table, wkb, names, f"{path.name} (feature properties)")
+    rows.line_numbers = "feature numbers"
+    return rows
 
 
 def _read_parquet(path: Path) -> _Rows:
@@ -573,7 +574,9 @@ def _read_parquet(path: Path) -> _Rows:
         wkb = table.column(geom_name).combine_chunks()
         table = table.drop_columns([geom_name])
     names = _normalise_names(table.column_names)
-    return _from_points(table, wkb, names, path.name)
+    rows = _from_points(table, wkb, names, path.name)
+    rows.line_numbers = "row numbers"
+    return rows
 
 
 # ------------------------------------------------------------------ validation
@@ -678,6 +681,9 @@ def _cast_timestamps(part: pa.Array, tz: str | None) -> tuple[IntArray, BoolArra
         return out.astype(np.int64), failed
 
 
+_B32HEX: Final = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUV", dtype=np.uint8)
+
+
 def _tokens(n: int) -> pa.Array:
     """n tracking tokens: 120 random bits each, 24 characters of base32hex (0-9, A-V).
 
@@ -685,9 +691,17 @@ def _tokens(n: int) -> pa.Array:
     handed out in sorted order along the rows, so the insert into the unique
     index on tokens walks the index in order instead of jumping about; every
     token is still 120 random bits, sorting tells nothing about any other.
+    Encoded with numpy: three 40-bit groups of eight 5-bit symbols each.
     """
-    text = base64.b32hexencode(os.urandom(15 * n))  # 15 bytes → exactly 24 characters
-    tokens = np.sort(np.frombuffer(text, dtype="S24"))
+    raw = np.frombuffer(os.urandom(15 * n), dtype=np.uint8).reshape(n, 3, 5).astype(np.uint64)
+    groups = np.zeros((n, 3), dtype=np.uint64)
+    for i in range(5):
+        groups = (groups << np.uint64(8)) | raw[:, :, i]
+    symbols = np.empty((n, 3, 8), dtype=np.uint8)
+    for k in range(8):  # 5-bit symbols, most significant first
+        symbols[:, :, k] = (groups >> np.uint64(35 - 5 * k)) & np.uint64(31)
+    text = _B32HEX[symbols.reshape(n, 24)]
+    tokens = np.sort(np.ascontiguousarray(text).view("S24").ravel())
     fixed = pa.Array.from_buffers(pa.binary(24), n, [None, pa.py_buffer(tokens)])
     return pc.cast(pc.cast(fixed, pa.binary()), pa.string())
 

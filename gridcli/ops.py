@@ -96,9 +96,16 @@ def print_result(result: AssignResult, console: Any) -> None:
         )
     if result.first_rejects:
         more = result.invalid - len(result.first_rejects)
-        console.print(f"[bold]invalid rows[/] ({result.line_numbers} line numbers):")
+        unit = result.line_numbers.split(" ")[0]
+        unit = unit if unit in ("feature", "row") else "line"
+        note = (
+            ""
+            if result.line_numbers in ("exact", "feature numbers", "row numbers")
+            else (f" ({result.line_numbers})")
+        )
+        console.print(f"[bold]invalid rows[/]{note}:", highlight=False)
         for line, reason in result.first_rejects:
-            console.print(f"  line {line}: {reason}", highlight=False)
+            console.print(f"  {unit} {line}: {reason}", highlight=False)
         if more > 0:
             console.print(f"  ... and {more:,} more", highlight=False)
     if result.rejects_path:

@@ -319,3 +319,16 @@ def test_cli_assign(
     bad = runner.invoke(app, ["assign", str(cols), "--crs", "wgs84"])
     assert bad.exit_code == 1 and "missing column" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_tokens_are_sorted_base32hex(monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+    import os
+
+    import cases.bulk as bulk
+
+    raw = os.urandom(15 * 40)
+    monkeypatch.setattr(bulk.os, "urandom", lambda n: raw[:n])
+    tokens = [t.as_py() for t in bulk._tokens(40)]
+    expected = sorted(base64.b32hexencode(raw[i * 15 : (i + 1) * 15]).decode() for i in range(40))
+    assert tokens == expected
