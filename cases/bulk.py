@@ -11,9 +11,12 @@ squad. The steps, each vectorised (no Python loop per row, no single-row SQL):
    line number and every reason it is bad; coordinates converted once to WGS84
    (gis.crs.to_wgs84); due times from the catalogue and the working calendar
    (cases.calendar.add_working_hours_many); tracking tokens from os.urandom;
-3. copy: the good rows COPY-ed from an in-memory CSV into a temporary staging
-   table (id = line number; the point geometry is a generated column);
-4. locate: gis.locate.locate_table over the staging table;
+3. copy: the good rows COPY-ed in PostgreSQL's binary format (encoded with
+   numpy/pyarrow in chunks as COPY reads them; points as EWKB) into an
+   unlogged staging table private to the run (id = line number): no WAL, and
+   readable by parallel workers, which a temporary table is not. No index on
+   it: locate_table finds grids by lattice cell, not through a point index;
+4. locate: gis.locate.locate_table over the staging table's points;
 5. insert: ONE `INSERT INTO case_file ... SELECT` joining staging, the located
    points and grid/community/station/squad, whose RETURNING feeds one
    `INSERT INTO case_event ... SELECT` (a data-modifying CTE: one statement).
@@ -36,7 +39,17 @@ the second time: the first assignment is recorded in `idempotency_record`
 (scope `grid-assign`, key = the SHA-256) in the same transaction as its cases,
 and a repeat returns the first result with `already_assigned=True`.
 
-Timestamps without a zone offset are read as China Standard Time (+08:00).
+Timestamps without a zone offset are read as China Standard Time (+08:00). Due
+times (open cases only) run from `reported_at`, by the subclass's time limit in
+working hours. Bulk rows are not checked for duplicates against each other or
+against open cases (the API does that for one complaint at a time).
+
+Validation beyond the obvious: a three-digit subclass code is read with its
+leading zero (spreadsheets drop it: 401 → 0401); a point outside China (the
+GCJ-02 box) is refused as a wrong point or wrong --crs, with a hint when
+swapping lon and lat would put it in China; 0,0 is refused; a value
+over 10,000 characters (an unclosed quote swallowing lines) is refused; so is
+text with a NUL character, which PostgreSQL cannot store.
 """
 
 from __future__ import annotations
@@ -777,7 +790,7 @@ def _validate(rows: _Rows, crs: str, now_us: int) -> _Checked:
         else np.zeros(n, dtype=bool)
     )
     checks += [
-        (swapped, "far outside the district but inside it with lon and lat swapped (lon first)"),
+        (swapped, "outside China, but in China with lon and lat swapped (lon comes first)"),
         (far & ~swapped, "far outside the district and China: wrong coordinates or wrong --crs"),
     ]
 

@@ -29,12 +29,15 @@ What makes them look like a district's year:
 Volume: about 45,000 a year (~125 a day) for a district of ~900,000 people.
 
 `load_sample_complaints(engine)` writes the days not loaded yet as CSV files in
-`grid assign`'s format under var/sample-complaints/ and assigns them with
-`cases.bulk.assign_file`. The window ends with yesterday, the last complete
-day, and starts twelve months earlier; a rerun the same day is a no-op (the
-same files, recognised by their SHA-256), and a rerun on a later day adds only
-the days since the last load. Which days are loaded is read from the records
-`assign_file` keeps (the file names carry the days).
+`grid assign`'s format under var/sample-complaints/, one per CRS
+(`sample-complaints-<seed>-<wgs84|gcj02>-<first day>-<last day>.csv`), and
+assigns them with `cases.bulk.assign_file`. The window ends with yesterday,
+the last complete day, and starts twelve months earlier: today's complaints
+are still coming in (through the API). A rerun the same day is a no-op (the
+window is empty; the same files would be recognised by their SHA-256 anyway),
+and a rerun on a later day adds only the days since the last load: the days
+loaded are read from the records `assign_file` keeps (the file names carry the
+seed and the days). Days older than twelve months stay.
 """
 
 from __future__ import annotations
