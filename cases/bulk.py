@@ -1138,6 +1138,8 @@ ins AS (
     LEFT JOIN squad_community sc ON sc.community_code = g.community_code
     LEFT JOIN district nd ON l.method = 'outside' AND nd.code = l.district_code
                          AND nd.generation_id = (SELECT id FROM gen)
+    -- In time order the reported_at indexes grow at their ends, not all over.
+    ORDER BY s.reported_at
     RETURNING id
 )
 INSERT INTO case_event (case_id, kind, actor, data)

@@ -89,7 +89,6 @@ class Case(Base):
         # points: its upkeep was a third of a bulk load's insert time.
         Index("case_subclass_reported_idx", "subclass_code", "reported_at"),
         Index("case_reported_idx", "reported_at"),
-        Index("case_grid_code_idx", "grid_code"),
         Index("case_master_idx", "master_id", postgresql_where=text("master_id IS NOT NULL")),
     )
 

@@ -32,6 +32,8 @@ SERVER_OPTIONS = {
     "wal_level": "minimal",
     "max_wal_senders": "0",
     "max_wal_size": "4GB",
+    "wal_buffers": "64MB",
+    "wal_compression": "lz4",
     "checkpoint_timeout": "15min",
 }
 

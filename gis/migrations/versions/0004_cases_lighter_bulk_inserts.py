@@ -18,6 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.drop_index("case_grid_code_idx", table_name="case_file")
     op.drop_constraint(op.f("case_event_case_id_fkey"), "case_event", type_="foreignkey")
     op.drop_geospatial_index(
         op.f("case_open_geom_idx"),
@@ -30,6 +31,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.create_index("case_grid_code_idx", "case_file", ["grid_code"], unique=False)
     op.create_foreign_key(
         op.f("case_file_grid_cell_id_fkey"), "case_file", "grid_cell", ["grid_cell_id"], ["id"]
     )
