@@ -22,6 +22,18 @@ from gis import crs as crsmod
 from gis.models import ROLES
 from gis.privacy import encrypt
 
+OFFICER_COLUMNS = (
+    "code",
+    "name",
+    "phone",
+    "role",
+    "station_code",
+    "squad_code",
+    "duty_weekday",
+    "duty_half",
+)
+"""The columns of officers.csv, in order (the sample generator writes these)."""
+
 
 class OrganisationError(ValueError):
     """An organisation file that cannot be loaded; the message says where."""
@@ -46,16 +58,7 @@ def load_organisation(conn: Connection, folder: Path, crs: str = "wgs84") -> dic
     squads = _csv(folder / "squads.csv", ["code", "name", "subdistrict_code"])
     officers = _csv(
         folder / "officers.csv",
-        [
-            "code",
-            "name",
-            "phone",
-            "role",
-            "station_code",
-            "squad_code",
-            "duty_weekday",
-            "duty_half",
-        ],
+        list(OFFICER_COLUMNS),
     )
     departments = _csv(folder / "departments.csv", ["code", "name"])
     grid_departments = _csv(folder / "grid_departments.csv", ["grid_code", "department_code"])

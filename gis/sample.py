@@ -57,6 +57,7 @@ from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 
 from gis.crs import transform_geometry
+from gis.organisation import OFFICER_COLUMNS
 
 __all__ = [
     "COMMUNITY_ROW_DEG",
@@ -796,16 +797,7 @@ def generate_sample(out_dir: Path, seed: int = 440703) -> dict[str, int]:
             add("officer", f"ST{c.code}", f"SQ{c.spec.code}", *slots[p])
     _write_csv(
         out_dir / "officers.csv",
-        (
-            "code",
-            "name",
-            "phone",
-            "role",
-            "station_code",
-            "squad_code",
-            "duty_weekday",
-            "duty_half",
-        ),
+        OFFICER_COLUMNS,
         officers,
     )
 
