@@ -45,6 +45,7 @@ from cases.catalogue import CATALOGUE_FILE, Catalogue, Subclass, load_catalogue
 from cases.errors import InvalidInput, NotFound
 from cases.idempotency import transaction
 from gis import crs as crsmod
+from gis.db import execute_prepared
 from gis.locate import InvalidLocation, Location, locate
 from gis.privacy import decrypt, encrypt, mask_name, mask_phone
 from gis.settings import Settings, get_settings
@@ -691,7 +692,9 @@ def _station_officers(conn: Connection, station: str | None) -> list[dict[str, A
     """The active officers of a station, by code (as the view query gives them)."""
     if station is None:
         return []
-    return [dict(r) for r in conn.execute(_STATION_OFFICERS, {"station": station}).mappings()]
+    return [
+        dict(r) for r in execute_prepared(conn, _STATION_OFFICERS, {"station": station}).mappings()
+    ]
 
 
 def _pick_officer(officers: list[dict[str, Any]], now: datetime) -> str | None:
@@ -706,10 +709,13 @@ def _find_master(
     conn: Connection, sub: Subclass, x: float, y: float, reported_at: datetime
 ) -> tuple[int, str | None] | None:
     # Keys in ascending order, taken one by one: no two intakes can deadlock.
-    conn.execute(_LOCK_CELLS, {"keys": _lock_keys(sub.code, x, y, sub.duplicate_radius_m)}).all()
+    execute_prepared(
+        conn, _LOCK_CELLS, {"keys": _lock_keys(sub.code, x, y, sub.duplicate_radius_m)}
+    ).all()
     window = timedelta(hours=sub.duplicate_window_hours)
     deg = 1.05 * sub.duplicate_radius_m / (_M_PER_DEG * max(math.cos(math.radians(y)), 0.1))
-    row = conn.execute(
+    row = execute_prepared(
+        conn,
         _FIND_MASTER,
         {
             "subclass": sub.code,
@@ -880,10 +886,10 @@ def submit_complaint(
             "api_key_id": api_key_id,
             "events": json.dumps(events, ensure_ascii=False),
         }
-        case_id = conn.execute(_INSERT_CASE, params).scalars().first()
+        case_id = execute_prepared(conn, _INSERT_CASE, params).scalars().first()
         assert case_id is not None
         if master is not None:
-            conn.execute(_BUMP_MASTER, {"master": master[0], "case_id": case_id})
+            execute_prepared(conn, _BUMP_MASTER, {"master": master[0], "case_id": case_id})
         # The view from what was just written (as get_case reads it back; tested).
         row = {
             "id": case_id,

@@ -15,7 +15,6 @@ Rules, the same for one point and for millions:
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
@@ -26,6 +25,7 @@ from pyproj import CRS
 from sqlalchemy.engine import Connection
 
 from gis import crs as crsmod
+from gis.db import execute_prepared
 from gis.settings import Settings, get_settings
 
 # Degrees that surely cover `gap_snap_m` metres at this latitude (a prefilter
@@ -130,25 +130,6 @@ LEFT JOIN squad sq ON sq.code = sc.squad_code
 """)
 
 
-_PREPARED = "cg_locate_one"
-
-
-def _prepare(conn: Connection) -> None:
-    """PREPARE the one-point statement once per database session.
-
-    Planning this statement costs more than running it (about 1 ms against
-    0.3 ms); a prepared statement is planned once per pooled connection.
-    """
-    info = conn.connection.info
-    if info.get(_PREPARED):
-        return
-    sql = _LOCATE_ONE.text
-    for i, name in enumerate(("lon", "lat", "tol_m", "tol_deg"), start=1):
-        sql = re.sub(rf":{name}\b", f"${i}", sql)
-    conn.exec_driver_sql(f"PREPARE {_PREPARED}(float8, float8, float8, float8) AS {sql}")
-    info[_PREPARED] = True
-
-
 def locate(
     conn: Connection,
     lon: float,
@@ -166,15 +147,14 @@ def locate(
     x, y = crsmod.to_wgs84(lon, lat, name)
     x, y = float(x), float(y)
     validate_lonlat(x, y)
-    _prepare(conn)
-    row = (
-        conn.exec_driver_sql(
-            f"EXECUTE {_PREPARED}(%s, %s, %s, %s)",
-            (x, y, settings.gap_snap_m, settings.gap_snap_m * _DEG_PER_M),
-        )
-        .mappings()
-        .one()
-    )
+    # Prepared once per connection: planning this costs more than running it.
+    params = {
+        "lon": x,
+        "lat": y,
+        "tol_m": settings.gap_snap_m,
+        "tol_deg": settings.gap_snap_m * _DEG_PER_M,
+    }
+    row = execute_prepared(conn, _LOCATE_ONE, params).mappings().one()
     return _location_from_row(x, y, row)
 
 
