@@ -686,9 +686,10 @@ def render(results: dict[str, Any]) -> str:
             "case_file … SELECT with its case_event INSERT (one statement) and the commit.",
             "",
             "Where the time goes: the insert step is the INSERT of the cases into case_file "
-            "(heap + seven indexes, among them the GiST partial index of open cases and the "
-            "unique token index), the foreign-key checks (grid_cell for each case, case_file "
-            f"for each event) and the WAL of all of that ({r['wal_mb']} MB for this run, "
+            "in time order (heap + four indexes: primary key, the unique random token, "
+            "(subclass, reported_at) and reported_at), one case_event row per case, the two "
+            "remaining foreign-key triggers (master case, API key) and the WAL of all of "
+            f"that ({r['wal_mb']} MB for this run, "
             f"{r['wal_mb'] * 1000 / max(r['rows'], 1):.1f} kB a row; the staging table "
             "and the located points write none: unlogged, temporary).",
             "",
