@@ -25,7 +25,6 @@ import itertools
 import math
 import re
 import threading
-import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -35,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import numpy.typing as npt
 
+from cases.tomlfile import load_cached
 from gis.settings import get_settings
 
 US_PER_HOUR = 3_600_000_000
@@ -309,35 +309,20 @@ def _hours_to_us(hours: float) -> int:
     return round(h * US_PER_HOUR)
 
 
-_calendars: dict[Path, tuple[tuple[int, int], WorkCalendar]] = {}
-_calendars_lock = threading.Lock()
+def _parse_calendar(raw: dict[str, Any], path: Path) -> WorkCalendar:
+    table = raw.get("calendar", {})
+    if not isinstance(table, dict):
+        raise CalendarError(f"{path}: [calendar] must be a table")
+    try:
+        return WorkCalendar(config_from_dict(table))
+    except CalendarError as exc:
+        raise CalendarError(f"{path}: {exc}") from None
 
 
 def load_calendar(path: Path | None = None) -> WorkCalendar:
     """The calendar of the `[calendar]` table of the catalogue file (cached per file)."""
-    path = (path or get_settings().data_dir / "catalogue.toml").resolve()
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise CalendarError(f"{path}: cannot read the calendar ({exc.strerror})") from exc
-    stamp = (st.st_mtime_ns, st.st_size)
-    hit = _calendars.get(path)
-    if hit is not None and hit[0] == stamp:
-        return hit[1]
-    with _calendars_lock:
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise CalendarError(f"{path}: not valid TOML: {exc}") from exc
-        table = raw.get("calendar", {})
-        if not isinstance(table, dict):
-            raise CalendarError(f"{path}: [calendar] must be a table")
-        try:
-            calendar = WorkCalendar(config_from_dict(table))
-        except CalendarError as exc:
-            raise CalendarError(f"{path}: {exc}") from None
-        _calendars[path] = (stamp, calendar)
-        return calendar
+    path = path or get_settings().data_dir / "catalogue.toml"
+    return load_cached(path, _parse_calendar, CalendarError, "calendar")
 
 
 def add_working_hours(

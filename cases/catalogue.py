@@ -10,8 +10,6 @@ The loaded catalogue is cached per file and reloaded when the file changes.
 from __future__ import annotations
 
 import re
-import threading
-import tomllib
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cases.errors import InvalidInput
+from cases.tomlfile import load_cached
 from gis.settings import get_settings
 
 Tier = Literal["minor", "moderate", "major"]
@@ -216,8 +215,8 @@ def parse_catalogue(raw: dict[str, Any], source: str = "catalogue") -> Catalogue
     return Catalogue(title=parsed.title, version=parsed.version, classes=tuple(classes))
 
 
-_cache: dict[Path, tuple[tuple[int, int], Catalogue]] = {}
-_cache_lock = threading.Lock()
+def _parse_file(raw: dict[str, Any], path: Path) -> Catalogue:
+    return parse_catalogue(raw, str(path))
 
 
 def default_path() -> Path:
@@ -228,19 +227,4 @@ def default_path() -> Path:
 def load_catalogue(path: Path | None = None) -> Catalogue:
     """Load and validate the catalogue (cached; re-read when the file changes)."""
     path = (path or default_path()).resolve()
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise CatalogueError(f"{path}: cannot read the catalogue ({exc.strerror})") from exc
-    stamp = (st.st_mtime_ns, st.st_size)
-    hit = _cache.get(path)
-    if hit is not None and hit[0] == stamp:
-        return hit[1]
-    with _cache_lock:
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise CatalogueError(f"{path}: not valid TOML: {exc}") from exc
-        catalogue = parse_catalogue(raw, str(path))
-        _cache[path] = (stamp, catalogue)
-        return catalogue
+    return load_cached(path, _parse_file, CatalogueError, "catalogue")
