@@ -219,8 +219,18 @@ def test_bulk_agrees_with_one_at_a_time(engine: Engine, sample_layout: int) -> N
             ), (lon, lat)
 
 
-def test_sliver_gap_inside_the_district_snaps(engine: Engine, sample_layout: int) -> None:
-    """A grid shrunk by 5 m leaves a sliver inside the district: its points still land."""
+@pytest.mark.parametrize(
+    "shrink,inward,method", [(5.0, 2.5, "snapped"), (250.0, 120.0, "unassigned")]
+)
+def test_gap_inside_the_district(
+    engine: Engine, sample_layout: int, shrink: float, inward: float, method: str
+) -> None:
+    """A grid shrunk by `shrink` metres leaves a gap inside the district round it.
+
+    A sliver (5 m) snaps to the nearest grid; a wide gap (250 m) leaves the
+    point inside the district but unassigned, for a dispatcher. One point and
+    bulk agree.
+    """
     import geopandas as gpd
     import shapely
 
@@ -228,44 +238,39 @@ def test_sliver_gap_inside_the_district_snaps(engine: Engine, sample_layout: int
 
     grids = gpd.read_file(ROOT / "data" / "sample" / "grids.geojson")
     metric = grids.to_crs(crsmod.METRIC_CRS)
-    i = len(grids) // 2
-    original = metric.geometry.iloc[i]
-    shrunk = original.buffer(-5)
-    # A point 2.5 m inside the original edge: in the sliver, in no grid.
-    ring = (
-        original.exterior
-        if original.geom_type == "Polygon"
-        else max(original.geoms, key=lambda p: p.area).exterior
-    )
-    edge = ring.interpolate(0.37, normalized=True)
-    inward = shapely.shortest_line(edge, shrunk).interpolate(2.5)
-    lon, lat = crsmod.metric_transformer().transform(inward.x, inward.y, direction="INVERSE")
+    i = int(metric.area.to_numpy().argmax())
+    original = max(shapely.get_parts(metric.geometry.iloc[i]), key=lambda p: p.area)
+    shrunk = original.buffer(-shrink)
+    edge = original.exterior.interpolate(0.37, normalized=True)
+    point = shapely.shortest_line(edge, shrunk).interpolate(inward)
+    lon, lat = crsmod.metric_transformer().transform(point.x, point.y, direction="INVERSE")
     frame = grids.rename(columns={"community_code": "parent_code"})
     frame.loc[frame.index[i], "geometry"] = (
         gpd.GeoSeries([shrunk], crs=crsmod.METRIC_CRS).to_crs("EPSG:4326").iloc[0]
     )
     frame["row"] = range(1, len(frame) + 1)
     with engine.begin() as conn:
-        write_generation(
-            conn,
-            {"grid": Layer("grid", frame, "sliver-test", CheckReport("grid"))},
-            "test: a grid with a sliver round it",
-        )
+        layer = Layer("grid", frame, f"gap-{shrink}", CheckReport("grid"))
+        write_generation(conn, {"grid": layer}, f"test: a gap of {shrink} m round a grid")
     with engine.connect() as conn:
         where = locate(conn, lon, lat)
-    assert where.inside and where.method == "snapped", where
-    assert where.distance_m is not None and 1.0 < where.distance_m < 4.0
+    assert where.inside and where.method == method, where
+    if method == "snapped":
+        assert where.distance_m is not None and 1.0 < where.distance_m < 4.0
+    else:
+        assert where.grid_code is None and where.district == "蓬江区"
     with engine.begin() as conn:
-        conn.execute(sa.text("CREATE UNLOGGED TABLE bench_sliver (id bigint, geom geometry)"))
+        conn.execute(sa.text("CREATE UNLOGGED TABLE bench_gap (id bigint, geom geometry)"))
         conn.execute(
-            sa.text("INSERT INTO bench_sliver VALUES (1, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
+            sa.text("INSERT INTO bench_gap VALUES (1, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
             {"x": lon, "y": lat},
         )
-        locate_table(conn, "bench_sliver", "located")
+        locate_table(conn, "bench_gap", "located")
         bulk = conn.execute(
             sa.text(
-                "SELECT l.method, g.code FROM located l JOIN grid_cell g ON g.id = l.grid_cell_id"
+                "SELECT l.method, g.code FROM located l "
+                "LEFT JOIN grid_cell g ON g.id = l.grid_cell_id"
             )
         ).one()
-        conn.execute(sa.text("DROP TABLE bench_sliver"))
-    assert tuple(bulk) == ("snapped", where.grid_code)
+        conn.execute(sa.text("DROP TABLE bench_gap"))
+    assert tuple(bulk) == (method, where.grid_code)
