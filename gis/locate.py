@@ -247,22 +247,15 @@ def build_lattice(conn: Connection, generation: int, settings: Settings | None =
                 FROM district d JOIN district_part dp ON dp.district_id = d.id
                 WHERE d.generation_id = :gen
                 UNION ALL
+                -- The zone: the band within the snapping distance outside home.
                 SELECT 'zone', d.id, d.code, true,
-                       ST_Subdivide(ST_Buffer(d.geom::geography, :tol)::geometry, 96),
+                       ST_Subdivide(ST_Difference(
+                           ST_Buffer(d.geom::geography, :tol)::geometry, d.geom), 96),
                        1000000
                 FROM district d WHERE d.generation_id = :gen AND d.is_home
             ) p, LATERAL ST_SquareGrid(:as, p.geom) c
             WHERE ST_Intersects(p.geom, c.geom)
         ) x"""),
-        params,
-    )
-    # The zone only matters where the home district does not cover the cell.
-    conn.execute(
-        sa.text("""
-        DELETE FROM locate_lattice z USING locate_lattice d
-        WHERE z.generation_id = :gen AND z.layer = 'zone'
-          AND d.generation_id = :gen AND d.layer = 'district' AND d.is_home AND d.covered
-          AND d.cell = z.cell"""),
         params,
     )
     conn.execute(sa.text("ANALYZE locate_lattice"))
