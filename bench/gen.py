@@ -25,7 +25,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy.engine import Engine
 
 from cases.catalogue import load_catalogue
-from cases.sample_complaints import profile_for, read_layout
+from sample.complaints import profile_for, read_layout
 
 DESCRIPTIONS = (
     "路边有垃圾堆放，请尽快处理",

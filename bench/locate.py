@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from gis.db import get_engine
 from gis.locate import ensure_lattice, locate, locate_table
-from gis.seed import load_sample
+from sample.seed import load_sample
 
 
 def _points(conn: sa.Connection, n: int, seed: int) -> np.ndarray:

@@ -11,7 +11,6 @@ import hashlib
 import re
 from collections.abc import Mapping
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,9 +18,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection, CursorResult, Engine, make_url
 
-from gis.settings import Settings, get_settings
+from gis.settings import ROOT, Settings, get_settings
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS = ROOT / "migrations"
 
 
 class DatabaseUnavailable(RuntimeError):

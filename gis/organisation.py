@@ -16,7 +16,7 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from gis import crs as crsmod
 from gis.models import ROLES
@@ -171,3 +171,27 @@ def load_organisation(conn: Connection, folder: Path, crs: str = "wgs84") -> dic
         "departments": len(departments),
         "grid_departments": len(grid_departments),
     }
+
+
+def summary(engine: Engine) -> dict[str, int]:
+    """Counts per level in the current generation, and of the organisation."""
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                sa.text("""
+            WITH gen AS (SELECT id FROM layout_generation WHERE is_current)
+            SELECT
+              (SELECT count(*) FROM district, gen WHERE generation_id = gen.id) AS districts,
+              (SELECT count(*) FROM subdistrict, gen WHERE generation_id = gen.id) AS subdistricts,
+              (SELECT count(*) FROM community, gen WHERE generation_id = gen.id) AS communities,
+              (SELECT count(*) FROM grid_cell, gen WHERE generation_id = gen.id) AS grids,
+              (SELECT count(*) FROM station) AS stations,
+              (SELECT count(*) FROM squad) AS squads,
+              (SELECT count(*) FROM officer WHERE active) AS officers,
+              (SELECT count(*) FROM layout_generation) AS generations
+        """)
+            )
+            .mappings()
+            .one()
+        )
+    return dict(row)

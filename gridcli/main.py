@@ -223,7 +223,7 @@ def sample_generate(
     seed: Annotated[int, typer.Option(help="random seed")] = 440703,
 ) -> None:
     """Regenerate the sample subdistricts, communities, grids and organisation."""
-    from gis.sample import generate_sample
+    from sample.district import generate_sample
 
     counts = generate_sample(out_dir, seed=seed)
     out.print(counts)
@@ -235,7 +235,7 @@ def sample_load(
 ) -> None:
     """Load the sample layout (a no-op when the files have not changed)."""
     from gis.layout import LayoutError
-    from gis.seed import load_sample
+    from sample.seed import load_sample
 
     engine = _engine()
     try:
@@ -315,7 +315,7 @@ def org_load(
 @app.command()
 def summary(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Counts per level of the current layout and of the organisation."""
-    from gis.seed import summary as layout_summary
+    from gis.organisation import summary as layout_summary
 
     counts = layout_summary(_engine())
     if as_json:

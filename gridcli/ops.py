@@ -225,11 +225,12 @@ def _demo(serve: bool, host: str, port: int) -> None:
     from rich.table import Table
 
     from cases.bulk import AssignError
-    from cases.sample_complaints import load_sample_complaints
     from gis.crs import wgs84_to_gcj02
     from gis.layout import LayoutError
     from gis.locate import locate
-    from gis.seed import load_sample, summary
+    from gis.organisation import summary
+    from sample.complaints import load_sample_complaints
+    from sample.seed import load_sample
 
     main = _main()
     out = main.out

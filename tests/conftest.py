@@ -76,7 +76,7 @@ def sample_layout(engine: Engine, settings: Settings) -> int:
     A no-op when it is current already; reloaded when a test left another
     generation current (loading layouts is what some tests are about).
     """
-    from gis.seed import load_sample
+    from sample.seed import load_sample
 
     return load_sample(engine, settings=settings).generation
 

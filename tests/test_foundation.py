@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine, make_url
 
 from gis.db import alembic_config, ensure_database, migrate
 from gis.privacy import decrypt, mask_name, mask_phone
-from gis.seed import load_sample, sample_files
 from gis.settings import ROOT, Settings
+from sample.seed import load_sample, sample_files
 
 GRID = str(ROOT / ".venv" / "bin" / "grid")
 

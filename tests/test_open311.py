@@ -99,7 +99,7 @@ class Place:
 @pytest.fixture(scope="module")
 def place(engine: Engine, settings: Settings) -> Place:
     """A point inside a grid of the sample layout, with its station and squad."""
-    from gis.seed import load_sample
+    from sample.seed import load_sample
 
     load_sample(engine, settings=settings)
     with engine.connect() as conn:

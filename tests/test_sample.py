@@ -1,4 +1,4 @@
-"""Tests of the SAMPLE district layout generator (gis/sample.py); no database needed."""
+"""Tests of the SAMPLE district layout generator (sample/district.py); no database needed."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pyproj import Transformer
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from gis.sample import (
+from sample.district import (
     COMMUNITY_ROW_DEG,
     GRID_ROW_ORIGIN_LAT,
     SUBDISTRICTS,
@@ -323,7 +323,7 @@ def test_deterministic(run: tuple[Path, dict[str, int]], tmp_path: Path) -> None
 
 
 def test_committed_sample_is_fresh(out: Path) -> None:
-    """data/sample must be regenerated (python -m gis.sample data/sample) after changes."""
+    """data/sample must be regenerated (python -m sample.district data/sample) after changes."""
     committed = files_of(COMMITTED)
     fresh = files_of(out)
     assert sorted(committed) == sorted(fresh)

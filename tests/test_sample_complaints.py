@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from cases import sample_complaints as sc
 from cases.catalogue import load_catalogue
+from sample import complaints as sc
 
 # Far in the past: these cases can never be duplicates of anything another test posts now.
 TODAY = date(2024, 6, 1)
@@ -20,7 +20,7 @@ TODAY = date(2024, 6, 1)
 
 @pytest.fixture(scope="module")
 def layout(engine: Engine) -> sc.SampleLayout:
-    from gis.seed import load_sample
+    from sample.seed import load_sample
 
     load_sample(engine)
     return sc.read_layout(engine)

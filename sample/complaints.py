@@ -301,7 +301,7 @@ class SampleLayout:
 
 
 def _is_core(subdistrict_code: str) -> bool:
-    from gis.sample import SUBDISTRICTS
+    from sample.district import SUBDISTRICTS
 
     return any(s.code == subdistrict_code and s.urban_core for s in SUBDISTRICTS)
 

@@ -853,7 +853,7 @@ def _write_readme(
 subdistricts carry the real names of Pengjiang's 6 streets and 3 towns, but their
 boundaries, and all communities (社区/村), unit grids (单元网格), stations, squads,
 officers, phone numbers, addresses and department assignments are invented by
-`gis/sample.py` (seed {seed}). They are not official boundaries, places or people.
+`sample/district.py` (seed {seed}). They are not official boundaries, places or people.
 Every feature has `"generated": true`. Phone numbers follow the fictitious pattern
 `1[358]x0000xxxx`; addresses end in "(虚构地址)". The 3-digit subdistrict sequences
 follow this sample's own order, not the official statistical-division codes, and the
@@ -863,7 +863,7 @@ roughly like reality.
 
 Regenerate (byte-identical for the same seed):
 
-    python -m gis.sample data/sample
+    python -m sample.district data/sample
 
 ## Source and licence of the outline
 
@@ -912,7 +912,7 @@ EPSG:4547 (CGCS2000 / 3-degree Gauss-Kruger CM 114E).
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m gis.sample [OUT_DIR] [--seed N]``."""
+    """Command line: ``python -m sample.district [OUT_DIR] [--seed N]``."""
     parser = argparse.ArgumentParser(description="Generate the SAMPLE district layout.")
     parser.add_argument("out_dir", nargs="?", default=str(ROOT / "data" / "sample"))
     parser.add_argument("--seed", type=int, default=440703)
