@@ -18,9 +18,9 @@ def show(
     """Print one complaint as JSON (personal data masked)."""
     from cases.errors import DomainError
     from cases.intake import case_events, get_case
-    from gridcli.main import _engine, fail
+    from gridcli.common import checked_engine, fail
 
-    engine = _engine()
+    engine = checked_engine()
     try:
         data = get_case(engine, case_id).as_dict()
         if events:

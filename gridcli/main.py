@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from gis import pgserver
 from gis.crs import UnknownCRSError
 from gis.settings import get_settings
+from gridcli.common import checked_engine, fail, out, print_report
 
 app = typer.Typer(
     help="community-grid: 蓬江区城管进社区网格化管理",
@@ -34,29 +34,6 @@ layout_app = typer.Typer(help="Generations of the layout.", no_args_is_help=True
 app.add_typer(layout_app, name="layout")
 org_app = typer.Typer(help="Squads, stations, officers, departments.", no_args_is_help=True)
 app.add_typer(org_app, name="org")
-
-out = Console()
-err = Console(stderr=True)
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print an error for a person and return the Exit to raise."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def _engine() -> Any:
-    from gis.db import DatabaseUnavailable, get_engine, ping
-
-    engine = get_engine()
-    if not ping(engine):
-        s = get_settings()
-        where = "DATABASE_URL" if s.database_url else f"127.0.0.1:{s.pg_port}"
-        raise fail(
-            f"the database at {where} is not reachable; run `make setup` or `grid db start`", 3
-        ) from DatabaseUnavailable(where)
-    return engine
-
 
 # ------------------------------------------------------------------- db ---
 
@@ -104,24 +81,6 @@ def db_init() -> None:
 # ----------------------------------------------------------------- load ---
 
 
-def _print_report(report: Any, as_json: bool) -> None:
-    if as_json:
-        return
-    table = Table(
-        title=f"{report.level}: {report.features} features, "
-        f"{len(report.errors)} errors, {len(report.warnings)} warnings"
-    )
-    for col in ("check", "severity", "where (lon, lat)", "message"):
-        table.add_column(col)
-    for f in report.findings[:200]:
-        where = f"{f.lon}, {f.lat}" if f.lon is not None else ""
-        table.add_row(f.check, f.severity, where, f.message)
-    if report.findings:
-        err.print(table)
-    if len(report.findings) > 200:
-        err.print(f"... and {len(report.findings) - 200} more")
-
-
 @app.command()
 def load(
     file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage or Shapefile")],
@@ -138,7 +97,7 @@ def load(
     """Check a layout file and load it as a new current generation."""
     from gis.layout import LayoutError, load_file
 
-    engine = _engine()
+    engine = checked_engine()
     try:
         gen, report = load_file(
             engine,
@@ -154,7 +113,7 @@ def load(
         )
     except LayoutError as exc:
         for r in exc.reports:
-            _print_report(r, as_json)
+            print_report(r, as_json)
         if as_json:
             print(
                 json.dumps(
@@ -167,7 +126,7 @@ def load(
                 )
             )
         raise fail(str(exc)) from exc
-    _print_report(report, as_json)
+    print_report(report, as_json)
     if as_json:
         print(
             json.dumps(
@@ -199,7 +158,7 @@ def locate(
     from gis.locate import InvalidLocation
     from gis.locate import locate as locate_point
 
-    engine = _engine()
+    engine = checked_engine()
     try:
         with engine.connect() as conn:
             where = locate_point(conn, lon, lat, crs)
@@ -237,12 +196,12 @@ def sample_load(
     from gis.layout import LayoutError
     from sample.seed import load_sample
 
-    engine = _engine()
+    engine = checked_engine()
     try:
         result = load_sample(engine, force=force)
     except LayoutError as exc:
         for r in exc.reports:
-            _print_report(r, False)
+            print_report(r, False)
         raise fail(str(exc)) from exc
     from gis.locate import ensure_lattice
 
@@ -257,7 +216,7 @@ def layout_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     """List the generations of the layout, newest first."""
     from gis.layout import list_generations
 
-    with _engine().connect() as conn:
+    with checked_engine().connect() as conn:
         rows = list_generations(conn)
     if as_json:
         print(json.dumps(rows, default=str, ensure_ascii=False))
@@ -282,7 +241,7 @@ def layout_activate(generation: Annotated[int, typer.Argument(help="generation i
     from gis.layout import LayoutError, activate_generation
 
     try:
-        with _engine().begin() as conn:
+        with checked_engine().begin() as conn:
             activate_generation(conn, generation)
     except LayoutError as exc:
         raise fail(str(exc)) from exc
@@ -305,7 +264,7 @@ def org_load(
     from gis.organisation import OrganisationError, load_organisation
 
     try:
-        with _engine().begin() as conn:
+        with checked_engine().begin() as conn:
             counts = load_organisation(conn, folder, crs)
     except (OrganisationError, UnknownCRSError) as exc:
         raise fail(str(exc)) from exc
@@ -317,7 +276,7 @@ def summary(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Counts per level of the current layout and of the organisation."""
     from gis.organisation import summary as layout_summary
 
-    counts = layout_summary(_engine())
+    counts = layout_summary(checked_engine())
     if as_json:
         print(json.dumps(counts))
         return

@@ -23,9 +23,9 @@ def apikey_create(
     """Make a key; it is printed once, as the last line, and cannot be shown again."""
     from cases.apikeys import create_api_key
     from cases.errors import InvalidInput
-    from gridcli.main import _engine, err, fail
+    from gridcli.common import checked_engine, err, fail
 
-    engine = _engine()
+    engine = checked_engine()
     try:
         key = create_api_key(engine, name)
     except InvalidInput as exc:
@@ -44,9 +44,9 @@ def apikey_list(
     from rich.table import Table
 
     from cases.apikeys import list_api_keys
-    from gridcli.main import _engine, out
+    from gridcli.common import checked_engine, out
 
-    keys = list_api_keys(_engine())
+    keys = list_api_keys(checked_engine())
     if as_json:
         print(json.dumps([k.as_dict() for k in keys], ensure_ascii=False))
         return
@@ -68,10 +68,10 @@ def apikey_revoke(
     """Switch a key off; requests signed with it are refused with 403 from then on."""
     from cases.apikeys import revoke_api_key
     from cases.errors import NotFound
-    from gridcli.main import _engine, fail, out
+    from gridcli.common import checked_engine, fail, out
 
     try:
-        info = revoke_api_key(_engine(), key_id)
+        info = revoke_api_key(checked_engine(), key_id)
     except NotFound as exc:
         raise fail(exc.message) from exc
     out.print(f"api key {info.id} ({info.name}) revoked", highlight=False)

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from gridcli import common as main
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
@@ -45,13 +47,6 @@ DEMO_POINTS: tuple[tuple[str, float, float, str], ...] = (
 )
 
 
-def _main() -> Any:
-    """gridcli.main, imported late (it imports this module at its end)."""
-    from gridcli import main
-
-    return main
-
-
 def _progress_printer(enabled: bool) -> tuple[Callable[[str, int, int], None] | None, Any]:
     """A rich progress bar fed by assign_file's callback, or nothing."""
     if not enabled:
@@ -64,7 +59,7 @@ def _progress_printer(enabled: bool) -> tuple[Callable[[str, int, int], None] | 
         TextColumn("{task.percentage:>5.1f}%"),
         TimeElapsedColumn(),
         transient=True,
-        console=_main().err,
+        console=main.err,
     )
     tasks: dict[str, Any] = {}
 
@@ -131,7 +126,6 @@ def _assign(
     from cases.catalogue import CatalogueError
     from gis.crs import UnknownCRSError
 
-    main = _main()
     progress, bar = _progress_printer(sys.stdout.isatty() and not as_json)
     try:
         if bar is not None:
@@ -163,8 +157,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Locate and file every complaint of a file (columns lon,lat,subclass,reported_at
         and optionally description,address); invalid rows are listed, not dropped."""
-        main = _main()
-        engine = main._engine()
+        engine = main.checked_engine()
         result = _assign(engine, file, crs, rejects, as_json)
         if as_json:
             print(json.dumps(result.as_dict(), ensure_ascii=False))
@@ -198,7 +191,6 @@ def _serve(host: str, port: int, workers: int, access_log: bool) -> None:
 
     from gis.db import get_engine, ping
 
-    main = _main()
     if workers < 1:
         raise main.fail("--workers must be 1 or more", 2)
     if not ping(get_engine()):
@@ -232,16 +224,15 @@ def _demo(serve: bool, host: str, port: int) -> None:
     from sample.complaints import load_sample_complaints
     from sample.seed import load_sample
 
-    main = _main()
     out = main.out
-    engine = main._engine()
+    engine = main.checked_engine()
 
     # 1. The sample layout.
     try:
         seeded = load_sample(engine)
     except LayoutError as exc:
         for r in exc.reports:
-            main._print_report(r, False)
+            main.print_report(r, False)
         raise main.fail(str(exc)) from exc
     if seeded.loaded:
         errors = sum(len(r.errors) for r in seeded.reports)
