@@ -72,7 +72,7 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def migrate(settings: Settings | None = None, revision: str = "head") -> None:
+def migrate(settings: Settings | None = None, revision: str = "heads") -> None:
     """Upgrade the schema to `revision` (Alembic)."""
     settings = settings or get_settings()
     command.upgrade(alembic_config(settings.url_for()), revision)
