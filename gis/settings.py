@@ -53,6 +53,15 @@ class Settings(BaseSettings):
     data_key: str | None = None
     data_key_file: Path = ROOT / "var" / "data.key"
 
+    # Login (cases.accounts): the secret that signs tokens (a key file under
+    # var/ is made once when unset), their lifetime, and the throttle: after
+    # this many failed logins for one username within the window, refuse (429).
+    auth_secret: str | None = None
+    auth_key_file: Path = ROOT / "var" / "auth.key"
+    auth_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_s: int = Field(default=900, ge=1)
+
     @property
     def managed_cluster(self) -> bool:
         """True when the project runs its own PostgreSQL (no DATABASE_URL)."""

@@ -289,8 +289,9 @@ def summary(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 from gridcli import intake as _intake  # noqa: E402
 from gridcli import open311cli as _open311cli  # noqa: E402
 from gridcli import ops as _ops  # noqa: E402
+from gridcli import usercmd as _usercmd  # noqa: E402
 
-for _module in (_intake, _open311cli, _ops):
+for _module in (_intake, _open311cli, _ops, _usercmd):
     _module.register(app)
 
 

@@ -7,6 +7,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
+import cases.accounts.models  # registers the account tables on Base.metadata
 import cases.models  # noqa: F401 - registers the workflow tables on Base.metadata
 from gis.models import Base
 
