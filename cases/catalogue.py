@@ -3,7 +3,9 @@
 The bureau edits `data/catalogue.toml`; it is validated here on load, and a file
 that breaks a rule is refused with a message naming the entry. Each subclass
 carries what intake needs: its default tier, its time limit in working hours,
+its reply limit (答复, in working hours or days; the file's default else),
 how near and how recent a duplicate must be, and the responsible department.
+The working calendar itself lives in `data/holidays.toml` (cases.calendar).
 The loaded catalogue is cached per file and reloaded when the file changes.
 """
 
@@ -14,8 +16,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from cases.calendar.config import TimeLimit
 from cases.errors import InvalidInput
 from cases.tomlfile import load_cached
 from gis.settings import get_settings
@@ -26,13 +36,29 @@ CATALOGUE_FILE = "catalogue.toml"
 _CLASS_CODE = re.compile(r"^[0-9]{2}$")
 _SUBCLASS_CODE = re.compile(r"^[0-9]{4}$")
 _DEPARTMENT_CODE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+DEFAULT_REPLY_LIMIT = TimeLimit.days(5)  # when neither the subclass nor the file sets one
+
+
+class _ReplyLimitIn(BaseModel):
+    """The reply limit (答复时限) fields: working hours or working days, not both."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reply_limit_hours: float | None = Field(default=None, gt=0, le=10_000, allow_inf_nan=False)
+    reply_limit_days: int | None = Field(default=None, ge=1, le=365)
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> _ReplyLimitIn:
+        if self.reply_limit_hours is not None and self.reply_limit_days is not None:
+            raise ValueError("give reply_limit_hours or reply_limit_days, not both")
+        return self
 
 
 class CatalogueError(ValueError):
     """A catalogue file that breaks a rule; the message names the file and entry."""
 
 
-class _SubclassIn(BaseModel):
+class _SubclassIn(_ReplyLimitIn):
     """A subclass as written in the file (class fields are filled in from its class)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -78,13 +104,22 @@ class _ClassIn(BaseModel):
         return value
 
 
-class _FileIn(BaseModel):
+class _FileIn(_ReplyLimitIn):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     title: str = ""
     version: str = ""
-    calendar: dict[str, Any] = {}  # read by cases.calendar
+    calendar: dict[str, Any] | None = None  # refused: the calendar has its own file
     classes: tuple[_ClassIn, ...] = Field(min_length=1)
+
+    @field_validator("calendar")
+    @classmethod
+    def _calendar_moved(cls, value: dict[str, Any] | None) -> None:
+        if value is not None:
+            raise ValueError(
+                "the working calendar moved to data/holidays.toml; "
+                "remove [calendar] from the catalogue"
+            )
 
 
 class Subclass(BaseModel):
@@ -103,6 +138,19 @@ class Subclass(BaseModel):
     department: str
     description: str = ""
     keywords: tuple[str, ...] = ()
+    reply_limit_hours: float | None = None
+    reply_limit_days: int | None = None
+
+    @property
+    def time_limit(self) -> TimeLimit:
+        """The handling limit, from dispatch (see cases.calendar.handling_deadline)."""
+        return TimeLimit.hours(self.time_limit_hours)
+
+    @property
+    def reply_limit(self) -> TimeLimit:
+        """The limit to reply to the resident, from receipt (cases.calendar.reply_deadline)."""
+        found = TimeLimit.from_fields(self.reply_limit_hours, self.reply_limit_days)
+        return found or DEFAULT_REPLY_LIMIT
 
 
 class EventClass(BaseModel):
@@ -195,6 +243,10 @@ def parse_catalogue(raw: dict[str, Any], source: str = "catalogue") -> Catalogue
         raise CatalogueError(f"{source}: " + "; ".join(problems) + more) from None
     seen_classes: set[str] = set()
     seen_subclasses: dict[str, str] = {}
+    default_reply = {
+        "reply_limit_hours": parsed.reply_limit_hours,
+        "reply_limit_days": parsed.reply_limit_days,
+    }
     classes: list[EventClass] = []
     for c in parsed.classes:
         if c.code in seen_classes:
@@ -208,7 +260,10 @@ def parse_catalogue(raw: dict[str, Any], source: str = "catalogue") -> Catalogue
             if s.code in seen_subclasses:
                 raise CatalogueError(f"{label}: code already used by {seen_subclasses[s.code]}")
             seen_subclasses[s.code] = s.name
-            subs.append(Subclass(class_code=c.code, class_name=c.name, **s.model_dump()))
+            fields = s.model_dump()
+            if s.reply_limit_hours is None and s.reply_limit_days is None:
+                fields.update(default_reply)
+            subs.append(Subclass(class_code=c.code, class_name=c.name, **fields))
         classes.append(
             EventClass(code=c.code, name=c.name, description=c.description, subclasses=tuple(subs))
         )

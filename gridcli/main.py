@@ -286,12 +286,13 @@ def summary(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     out.print(table)
 
 
+from gridcli import calendarcmd as _calendarcmd  # noqa: E402
 from gridcli import intake as _intake  # noqa: E402
 from gridcli import open311cli as _open311cli  # noqa: E402
 from gridcli import ops as _ops  # noqa: E402
 from gridcli import usercmd as _usercmd  # noqa: E402
 
-for _module in (_intake, _open311cli, _ops, _usercmd):
+for _module in (_intake, _open311cli, _ops, _usercmd, _calendarcmd):
     _module.register(app)
 
 
