@@ -1,0 +1,1 @@
+"""Accounts: who logs in, how (argon2id passwords, signed tokens), and the throttle."""
