@@ -376,12 +376,14 @@ def test_transform_coords_between_any_pair() -> None:
     bd = crs.transform_coords(*gcj, "gcj02", "bd09")
     np.testing.assert_array_equal(bd[0], crs.gcj02_to_bd09(*gcj)[0])
     # GCJ-02 -> metric goes through WGS84 and then pyproj.
-    x, y = crs.transform_coords(*gcj, "gcj02", crs.METRIC_CRS)
-    ref_x, ref_y = crs.metric_transformer().transform(lon, lat)
+    x, y = crs.transform_coords(*gcj, "gcj02", "EPSG:4547")
+    ref_x, ref_y = Transformer.from_crs("EPSG:4326", "EPSG:4547", always_xy=True).transform(
+        lon, lat
+    )
     np.testing.assert_allclose(x, ref_x, rtol=0, atol=1e-3)
     np.testing.assert_allclose(y, ref_y, rtol=0, atol=1e-3)
     # Metric -> BD-09 and back to GCJ-02: four transforms, two of them iterative (1 mm).
-    bd2 = crs.transform_coords(x, y, crs.METRIC_CRS, "bd09")
+    bd2 = crs.transform_coords(x, y, "EPSG:4547", "bd09")
     gcj2 = crs.transform_coords(*bd2, "bd09", "gcj02")
     np.testing.assert_allclose(gcj2[0], gcj[0], rtol=0, atol=1e-8)
     np.testing.assert_allclose(gcj2[1], gcj[1], rtol=0, atol=1e-8)
@@ -453,29 +455,36 @@ def test_transform_geometry_epsg4547_round_trip() -> None:
     assert shapely.equals_exact(back, multi, tolerance=1e-9)
 
 
-def test_to_metric_geometry_area_matches_geodesic_area() -> None:
-    poly = jiangmen_square(113.05, 22.55)
+@pytest.mark.parametrize("lon0,lat0", [(113.05, 22.55), (84.9, 45.6), (-70.6, -33.4)])
+def test_to_metric_areas_and_lengths_are_geodesic_anywhere(lon0: float, lat0: float) -> None:
+    """The metric CRS follows the data: Jiangmen, Karamay (45.6N) and Santiago alike."""
+    poly = jiangmen_square(lon0, lat0, 0.2)
     metric = crs.to_metric(poly)
     assert isinstance(metric, Polygon)
-    geodesic_area = abs(GEOD.geometry_area_perimeter(poly)[0])
-    # Gauss-Kruger scale error ~1e-4 about 1 degree from the central meridian.
-    assert metric.area == pytest.approx(geodesic_area, rel=1e-3)
-    assert 1.0e6 < metric.area < 1.3e6  # 0.01 x 0.01 degrees at 22.5N
+    geodesic_area, geodesic_perimeter = GEOD.geometry_area_perimeter(poly)
+    # Equal-area; the edges are straight in lon/lat, not geodesics: ~1e-6 apart.
+    assert metric.area == pytest.approx(abs(geodesic_area), rel=1e-5)
+    assert metric.length == pytest.approx(geodesic_perimeter, rel=1e-4)
 
 
 def test_to_metric_frames_and_transformer_cache() -> None:
-    assert crs.metric_transformer() is crs.metric_transformer()
-    assert crs.METRIC_CRS == "EPSG:4547"
     poly = jiangmen_square(113.05, 22.55)
+    metric = crs.metric_crs_around(poly.bounds)
+    assert metric == crs.metric_crs(113.055, 22.555)
+    assert crs.metric_transformer(metric) is crs.metric_transformer(metric)
     series = gpd.GeoSeries([poly], crs="EPSG:4326")
     frame = gpd.GeoDataFrame({"name": ["a"]}, geometry=[poly])  # no CRS: taken as WGS84
     m_series = crs.to_metric(series)
     m_frame = crs.to_metric(frame)
-    assert m_series.crs == "EPSG:4547"
-    assert m_frame.crs == "EPSG:4547"
+    assert m_series.crs == m_frame.crs == metric
     expected = crs.to_metric(poly)
     assert shapely.equals_exact(m_series.iloc[0], expected, tolerance=1e-6)
     assert shapely.equals_exact(m_frame.geometry.iloc[0], expected, tolerance=1e-6)
+    # A frame in another CRS is reprojected from it, round the same centre.
+    projected = series.to_crs("EPSG:4547")
+    assert shapely.equals_exact(crs.to_metric(projected).iloc[0], expected, tolerance=1e-3)
+    with pytest.raises(ValueError, match="no metric CRS"):
+        crs.metric_crs(200.0, 22.0)
 
 
 def test_geodataframe_to_wgs84_overrides_wrong_label() -> None:
@@ -507,7 +516,7 @@ def test_geodataframe_to_wgs84_from_bd09_and_epsg() -> None:
     assert shapely.equals_exact(
         out.geometry.iloc[0], crs.transform_geometry(poly, "bd09"), tolerance=1e-12
     )
-    metric = gpd.GeoDataFrame({"n": [1]}, geometry=[crs.to_metric(poly)], crs="EPSG:4547")
+    metric = gpd.GeoSeries([poly], crs="EPSG:4326").to_crs("EPSG:4547").to_frame("geometry")
     back = crs.geodataframe_to_wgs84(metric, "EPSG:4547")
     assert back.crs == "EPSG:4326"
     assert shapely.equals_exact(back.geometry.iloc[0], poly, tolerance=1e-9)

@@ -59,8 +59,8 @@ def test_inside_gives_the_whole_chain(conn: Connection) -> None:
     code, lon, lat = _interior(conn)
     where = locate(conn, lon, lat)
     assert where.inside and where.method == "contained" and where.grid_code == code
-    assert where.grid_code.startswith(where.community)
-    assert where.community.startswith(where.subdistrict)
+    assert where.community and where.subdistrict
+    assert code.startswith(where.community) and where.community.startswith(where.subdistrict)
     assert where.station and where.squad and where.district == "蓬江区"
     assert where.community_name and where.subdistrict_name and where.station_name
 
@@ -125,7 +125,7 @@ def test_just_outside_the_edge_snaps_to_the_nearest_grid(conn: Connection) -> No
     assert 15 < dist < 25
     where = locate(conn, lon, lat)
     assert where.inside and where.method == "snapped" and where.grid_code
-    assert 15 < where.distance_m < 25
+    assert where.distance_m is not None and 15 < where.distance_m < 25
 
 
 def test_beyond_the_tolerance_is_outside(conn: Connection) -> None:
@@ -237,16 +237,19 @@ def test_gap_inside_the_district(
     from gis.layout import CheckReport, Layer, write_generation
 
     grids = gpd.read_file(ROOT / "data" / "sample" / "grids.geojson")
-    metric = grids.to_crs(crsmod.METRIC_CRS)
+    metric_crs = crsmod.metric_crs_around(grids.total_bounds)
+    metric = grids.to_crs(metric_crs)
     i = int(metric.area.to_numpy().argmax())
     original = max(shapely.get_parts(metric.geometry.iloc[i]), key=lambda p: p.area)
     shrunk = original.buffer(-shrink)
     edge = original.exterior.interpolate(0.37, normalized=True)
     point = shapely.shortest_line(edge, shrunk).interpolate(inward)
-    lon, lat = crsmod.metric_transformer().transform(point.x, point.y, direction="INVERSE")
+    lon, lat = crsmod.metric_transformer(metric_crs).transform(
+        point.x, point.y, direction="INVERSE"
+    )
     frame = grids.rename(columns={"community_code": "parent_code"})
     frame.loc[frame.index[i], "geometry"] = (
-        gpd.GeoSeries([shrunk], crs=crsmod.METRIC_CRS).to_crs("EPSG:4326").iloc[0]
+        gpd.GeoSeries([shrunk], crs=metric_crs).to_crs("EPSG:4326").iloc[0]
     )
     frame["row"] = range(1, len(frame) + 1)
     with engine.begin() as conn:
