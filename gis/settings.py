@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,6 +53,15 @@ class Settings(BaseSettings):
     # file under var/ is made once and reused.
     data_key: str | None = None
     data_key_file: Path = ROOT / "var" / "data.key"
+
+    # Maps (maps/): the base layer under every map ("none" needs no network), the
+    # Tianditu key, and when the builders stop drawing raw points and draw cells.
+    map_base_layer: Literal["none", "tianditu", "amap"] = "none"
+    tianditu_key: str | None = None
+    map_raw_points_max: int = Field(default=20_000, ge=0)
+    map_markers_max: int = Field(default=2_000, ge=0)
+    map_cell_m: float = Field(default=100.0, gt=0)
+    map_simplify_m: float = Field(default=3.0, ge=0)
 
     # Login (cases.accounts): the secret that signs tokens (a key file under
     # var/ is made once when unset), their lifetime, and the throttle: after
