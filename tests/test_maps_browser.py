@@ -1,0 +1,316 @@
+"""Map pages in a real browser (Debian's Chromium through Playwright), network cut off.
+
+Every page is served from 127.0.0.1 by :class:`maps.preview.PreviewServer` (the pages
+plus the installed assets at /static, as the app serves them) and opened with every
+other host aborted. Checked as a user would: no console or page errors, the Leaflet
+map and its layers are there, a resident's ``<script>`` stays text, and a screenshot
+of each page is written to var/test-output/maps/. A browser that cannot start
+fails the test: it is never skipped.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+
+from gis.crs import wgs84_to_gcj02
+from gis.settings import ROOT
+from maps.choropleth import choropleth
+from maps.export import save_standalone
+from maps.heat import heatmap, heatmap_over_time
+from maps.hotspots import EMERGING_PATTERNS, HOTSPOT_CLASSES, emerging, hotspots
+from maps.offline import render
+from maps.operations import operations
+from maps.preview import PreviewServer
+
+CHROMIUM = "/usr/bin/chromium"
+SAMPLE = ROOT / "data" / "sample"
+PWN = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=1">'
+LOCAL = {"127.0.0.1", "localhost"}
+# A 1x1 grey PNG, answered for AMap tiles so that the GCJ-02 page loads with no network.
+TILE = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+hHgAHggJ/PchI7wAAAABJRU5ErkJggg=="
+)
+
+# The Leaflet map of a folium page (folium names it map_<id>).
+FIND_MAP = """() => {
+    const name = Object.keys(window).find(k => k.startsWith("map_") && window[k] instanceof L.Map);
+    return name || null;
+}"""
+
+
+def _frames() -> dict[str, Any]:
+    rng = np.random.default_rng(11)
+    grids = gpd.read_file(SAMPLE / "grids.geojson")
+    grids["name"] = "网格 " + grids["code"].str[-3:]
+    grids.loc[0, "name"] = PWN
+    grids["count"] = rng.poisson(40, len(grids))
+    grids["rate"] = (grids["count"] / grids.to_crs("EPSG:4547").area * 1e6).round(2)
+    grids["hotspot_class"] = rng.choice(list(HOTSPOT_CLASSES), len(grids))
+    grids["pattern"] = rng.choice(list(EMERGING_PATTERNS), len(grids))
+    stations = gpd.read_file(SAMPLE / "stations.geojson")
+    stations.loc[0, "name"] = PWN
+    communities = gpd.read_file(SAMPLE / "communities.geojson")
+    squads = communities.dissolve(by="squad_code").reset_index()[["squad_code", "geometry"]]
+    squads = squads.rename(columns={"squad_code": "code"}).assign(name="执法中队")
+    x0, y0, x1, y1 = grids.total_bounds
+    n = 400
+    cases = pd.DataFrame(
+        {
+            "lon": rng.uniform(x0, x1, n),
+            "lat": rng.uniform(y0, y1, n),
+            "overdue": rng.random(n) < 0.3,
+            "case_no": [f"AJ{i:05d}" for i in range(n)],
+            "description": PWN,
+            "reported_at": pd.Timestamp("2026-03-02 09:30"),
+        }
+    )
+    k = 20_000
+    points = pd.DataFrame(
+        {
+            "lon": rng.normal((x0 + x1) / 2, 0.02, k),
+            "lat": rng.normal((y0 + y1) / 2, 0.02, k),
+            "reported_at": pd.Timestamp("2026-01-01")
+            + pd.to_timedelta(rng.integers(0, 180 * 86400, k), unit="s"),
+        }
+    )
+    officers = pd.read_csv(SAMPLE / "officers.csv").head(60)
+    return {
+        "grids": grids,
+        "stations": stations,
+        "squads": squads,
+        "cases": cases,
+        "points": points,
+        "officers": officers,
+    }
+
+
+PAGES = ["heatmap", "heatmap_over_time", "choropleth", "hotspots", "emerging", "operations"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PreviewServer]:
+    """All pages (served mode) plus one standalone export, behind a local server."""
+    folder = tmp_path_factory.mktemp("pages")
+    f = _frames()
+    maps = {
+        "heatmap": heatmap(f["points"]),
+        "heatmap_over_time": heatmap_over_time(f["points"]),
+        "choropleth": choropleth(f["grids"], {"count": "投诉数", "rate": "每平方公里投诉数"}),
+        "hotspots": hotspots(f["grids"], fdr_method="Benjamini–Hochberg"),
+        "emerging": emerging(f["grids"]),
+        "operations": operations(
+            stations=f["stations"], squads=f["squads"], officers=f["officers"], cases=f["cases"]
+        ),
+    }
+    for name, m in maps.items():
+        (folder / f"{name}.html").write_text(render(m), encoding="utf-8")
+    save_standalone(
+        operations(stations=f["stations"], cases=f["cases"]), folder / "standalone.html"
+    )
+    one = f["stations"].iloc[[5]]
+    (folder / "amap.html").write_text(render(operations(stations=one, base="amap")), "utf-8")
+    with PreviewServer(folder) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
+        )
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots() -> Path:
+    """var/test-output/maps (gitignored): kept after the run for a person to look at."""
+    folder = ROOT / "var" / "test-output" / "maps"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+class Visit:
+    """One page opened with the network cut off; what it logged and fetched."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+        self.requests: list[str] = []
+        context.route("**/*", self._route)
+        self.page: Page = context.new_page()
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+
+    def _route(self, route: Route) -> None:
+        url = route.request.url
+        host = urlsplit(url).hostname or ""
+        if host in LOCAL or url.startswith("data:"):
+            route.continue_()
+        elif host.endswith(".is.autonavi.com"):
+            self.outside.append(url)
+            route.fulfill(status=200, content_type="image/png", body=TILE)
+        else:
+            self.outside.append(url)
+            route.abort()
+
+
+@pytest.fixture
+def visit(browser: Browser) -> Iterator[Visit]:
+    context = browser.new_context(
+        service_workers="block", viewport={"width": 1200, "height": 850}, locale="zh-CN"
+    )
+    yield Visit(context)
+    context.close()
+
+
+def _open(visit: Visit, url: str) -> str:
+    visit.page.goto(url, wait_until="load")
+    visit.page.wait_for_function(FIND_MAP)
+    name: str = visit.page.evaluate(FIND_MAP)
+    # Two frames after load: everything is drawn.
+    visit.page.evaluate(
+        "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+    )
+    return name
+
+
+def test_chromium_starts(browser: Browser) -> None:
+    assert browser.version
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_draws_offline_without_errors(
+    site: PreviewServer, visit: Visit, screenshots: Path, name: str
+) -> None:
+    map_name = _open(visit, site.url(f"{name}.html"))
+    info = visit.page.evaluate(
+        """(name) => {
+            const map = window[name];
+            let layers = 0, features = 0;
+            map.eachLayer(l => { layers += 1; if (l.feature) features += 1; });
+            return {
+                layers, features,
+                overlays: [...document.querySelectorAll(".leaflet-control-layers-overlays label")]
+                    .map(e => e.textContent.trim()),
+                legend: document.querySelector(".cg-legend")?.textContent || "",
+                title: document.querySelector(".cg-title")?.textContent || "",
+                heat: document.querySelectorAll("canvas.leaflet-heatmap-layer").length,
+                zoom: map.getZoom(),
+            };
+        }""",
+        map_name,
+    )
+    shot = screenshots / f"{name}.png"
+    visit.page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 5_000
+    assert visit.errors == []
+    assert visit.outside == []
+    assert info["overlays"], "the layer control lists the layers"
+    assert info["legend"] and info["title"]
+    assert info["zoom"] >= 9, "the view is fitted to the district"
+    if name.startswith("heatmap"):
+        assert info["heat"] >= 1 or visit.page.locator("canvas").count() >= 1
+    else:
+        assert info["features"] > 50
+
+
+# Hover and click every feature as a user would (events propagate to the layer that
+# bound the tooltip/popup); clustered markers hidden in a cluster get their popup
+# opened directly. Returns how many were opened, and the first text that contains
+# the injected markup as the user sees it.
+SHOW_EVERYTHING = """(name) => {
+    const map = window[name];
+    let opened = 0, seen = "";
+    const look = () => {
+        for (const el of document.querySelectorAll(".leaflet-tooltip, .leaflet-popup-content")) {
+            if (!seen && el.textContent.includes("window.__pwned")) seen = el.textContent;
+        }
+    };
+    const groups = [];
+    map.eachLayer(l => { if (l instanceof L.FeatureGroup) groups.push(l); });
+    for (const group of groups) {
+        for (const child of group.getLayers()) {
+            const at = child.getLatLng ? child.getLatLng() : child.getBounds().getCenter();
+            if (group.getTooltip && group.getTooltip()) {
+                child.fire("mouseover", {latlng: at}, true); opened += 1; look();
+            }
+            if (group.getPopup && group.getPopup()) {
+                child.fire("click", {latlng: at}, true); opened += 1; look();
+            }
+            const popup = child.getPopup && child.getPopup();
+            if (popup) {
+                L.popup().setLatLng(at).setContent(popup.getContent()).openOn(map);
+                opened += 1; look();
+            }
+        }
+    }
+    return {opened, seen};
+}"""
+
+
+@pytest.mark.parametrize("name", ["choropleth", "hotspots", "emerging", "operations", "standalone"])
+def test_injected_script_does_not_run(site: PreviewServer, visit: Visit, name: str) -> None:
+    map_name = _open(visit, site.url(f"{name}.html"))
+    result = visit.page.evaluate(SHOW_EVERYTHING, map_name)
+    assert result["opened"] > 0
+    visit.page.wait_for_timeout(300)  # an <img onerror> would have fired by now
+    assert visit.page.evaluate("() => window.__pwned") is None
+    # The resident's text was on screen, as text.
+    assert "<script>window.__pwned=1</script>" in result["seen"]
+    assert visit.errors == []
+
+
+def test_standalone_page_fetches_nothing_else(site: PreviewServer, visit: Visit) -> None:
+    url = site.url("standalone.html")
+    _open(visit, url)
+    # Font Awesome and the glyphicons are embedded: their fonts load without a request.
+    loaded = visit.page.evaluate(
+        """async () => [
+            (await document.fonts.load('900 16px "Font Awesome 6 Free"')).length,
+            (await document.fonts.load('16px "Glyphicons Halflings"')).length,
+        ]"""
+    )
+    assert loaded == [1, 1]
+    assert visit.requests == [url]
+    assert visit.errors == []
+
+
+def test_station_sits_on_its_gcj02_pixel_over_amap(
+    site: PreviewServer, visit: Visit, screenshots: Path
+) -> None:
+    stations = gpd.read_file(SAMPLE / "stations.geojson").iloc[[5]]
+    lon, lat = float(stations.geometry.x.iloc[0]), float(stations.geometry.y.iloc[0])
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    map_name = _open(visit, site.url("amap.html"))
+    px = visit.page.evaluate(
+        """([name, glat, glon, lat, lon]) => {
+            const map = window[name];
+            map.setView([glat, glon], 16, {animate: false});
+            let drawn = null;
+            map.eachLayer(l => { if (l instanceof L.CircleMarker && l._point) drawn = l; });
+            const at = map.layerPointToContainerPoint(drawn._point);
+            const gcj = map.latLngToContainerPoint([glat, glon]);
+            const wgs = map.latLngToContainerPoint([lat, lon]);
+            return {at: [at.x, at.y], gcj: [gcj.x, gcj.y], wgs: [wgs.x, wgs.y]};
+        }""",
+        [map_name, glat, glon, lat, lon],
+    )
+    visit.page.screenshot(path=str(screenshots / "amap.png"))
+    assert abs(px["at"][0] - px["gcj"][0]) < 1 and abs(px["at"][1] - px["gcj"][1]) < 1
+    # ... and not on its WGS84 pixel, hundreds of metres (many pixels at zoom 16) away.
+    assert np.hypot(px["at"][0] - px["wgs"][0], px["at"][1] - px["wgs"][1]) > 50
+    assert visit.outside and all("autonavi.com" in u for u in visit.outside)
+    assert visit.errors == []
