@@ -43,6 +43,21 @@ def metres_per_degree(lat: float) -> tuple[float, float]:
     return n * math.cos(phi) * per_rad, m * per_rad
 
 
+def degrees_spanning(metres: float, lat: float) -> float:
+    """Degrees that surely span `metres` east-west and north-south within `metres` of `lat`.
+
+    Taken where a degree is shortest: a degree of longitude at the latitude
+    `metres` farther from the equator (capped at 89.9°), or a degree of
+    latitude, whichever is shorter; widened by 1%. A prefilter in degrees
+    (ST_DWithin on geometry) with this never misses a point that the exact
+    test in metres (on the geography) accepts.
+    """
+    _, per_lat = metres_per_degree(max(-90.0, min(90.0, lat)))
+    poleward = min(89.9, abs(lat) + metres / per_lat)
+    per_lon, per_lat_edge = metres_per_degree(poleward)
+    return metres / min(per_lon, per_lat, per_lat_edge) * 1.01
+
+
 @dataclass(frozen=True)
 class HomeDistrict:
     """The bureau's district in the current layout (WGS84).
@@ -63,17 +78,12 @@ class HomeDistrict:
         return metres_per_degree(self.lat)
 
     def degrees_covering(self, metres: float) -> float:
-        """Degrees that surely span `metres` east-west and north-south anywhere in the district.
+        """Degrees that surely span `metres` anywhere in or within `metres` of the district.
 
-        Taken at the edge of the bounding box farthest from the equator (where
-        a degree of longitude is shortest) and widened by `metres` there, so a
-        prefilter in degrees (ST_DWithin on geometry) never misses what the
-        exact test in metres (on the geography) would accept.
+        :func:`degrees_spanning` at the edge of the bounding box farthest from
+        the equator, where a degree of longitude is shortest.
         """
-        _, per_lat = metres_per_degree(self.lat)
-        poleward = min(89.0, max(abs(self.bbox[1]), abs(self.bbox[3])) + metres / per_lat)
-        per_lon, per_lat = metres_per_degree(poleward)
-        return metres / min(per_lon, per_lat) * 1.01
+        return degrees_spanning(metres, max(abs(self.bbox[1]), abs(self.bbox[3])))
 
 
 _HOME_SQL = sa.text("""
@@ -87,38 +97,42 @@ FROM district d,
 WHERE d.generation_id = :gen AND d.code = :code
 """)
 
-_cache: dict[tuple[str, int, str], HomeDistrict | None] = {}
+_cache: dict[tuple[str, int, str], HomeDistrict] = {}
 _lock = threading.Lock()
 
 
-def home_district(conn: Connection, settings: Settings | None = None) -> HomeDistrict | None:
+def home_district(
+    conn: Connection, settings: Settings | None = None, *, generation: int | None = None
+) -> HomeDistrict | None:
     """The home district (code `settings.home_district_code`) of the current generation.
 
-    None when no layout is loaded or the current generation has no district
-    with that code. Cached per database, generation and code: a generation is
-    never changed once written, so only the (cheap) current-generation lookup
-    runs on every call.
+    `generation` names another generation instead. None when no layout is
+    loaded or the generation has no district with that code. Cached per
+    database, generation and code: a generation is never changed once written,
+    so only the (cheap) current-generation lookup runs on every call.
     """
     settings = settings or get_settings()
-    gen = conn.execute(sa.text("SELECT id FROM layout_generation WHERE is_current")).scalar()
+    gen = generation
     if gen is None:
-        return None
+        gen = conn.execute(sa.text("SELECT id FROM layout_generation WHERE is_current")).scalar()
+        if gen is None:
+            return None
     url = conn.engine.url.render_as_string(hide_password=True)
     key = (url, int(gen), settings.home_district_code)
     with _lock:
         if key in _cache:
             return _cache[key]
     row = conn.execute(_HOME_SQL, {"gen": gen, "code": settings.home_district_code}).first()
-    home = None
-    if row is not None:
-        home = HomeDistrict(
-            code=row.code,
-            name=row.name,
-            lon=float(row.lon),
-            lat=float(row.lat),
-            bbox=(float(row.minx), float(row.miny), float(row.maxx), float(row.maxy)),
-            generation=int(gen),
-        )
+    if row is None:
+        return None  # not cached: the generation may be one still being written
+    home = HomeDistrict(
+        code=row.code,
+        name=row.name,
+        lon=float(row.lon),
+        lat=float(row.lat),
+        bbox=(float(row.minx), float(row.miny), float(row.maxx), float(row.maxy)),
+        generation=int(gen),
+    )
     with _lock:
         _cache[key] = home
     return home

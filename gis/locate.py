@@ -25,12 +25,9 @@ from pyproj import CRS
 from sqlalchemy.engine import Connection
 
 from gis import crs as crsmod
-from gis.db import execute_prepared
+from gis.district import degrees_spanning, home_district, metres_per_degree
+from gis.prepared import execute_prepared
 from gis.settings import Settings, get_settings
-
-# Degrees that surely cover `gap_snap_m` metres at this latitude (a prefilter
-# for the index; the exact test is in metres on the geography).
-_DEG_PER_M = 1 / 90_000.0
 
 
 class InvalidLocation(ValueError):
@@ -148,11 +145,13 @@ def locate(
     x, y = float(x), float(y)
     validate_lonlat(x, y)
     # Prepared once per connection: planning this costs more than running it.
+    # The index prefilter is in degrees, sized at the point's own latitude; the
+    # exact test is in metres on the geography.
     params = {
         "lon": x,
         "lat": y,
         "tol_m": settings.gap_snap_m,
-        "tol_deg": settings.gap_snap_m * _DEG_PER_M,
+        "tol_deg": degrees_spanning(settings.gap_snap_m, y),
     }
     row = execute_prepared(conn, _LOCATE_ONE, params).mappings().one()
     return _location_from_row(x, y, row)
@@ -198,11 +197,37 @@ def _location_from_row(x: float, y: float, row: Any) -> Location:
     )
 
 
-GRID_STEP = 0.0005
-"""Lattice step for grids, in degrees (about 50 m): small enough that most
-cells lie wholly inside one grid and need no geometry test."""
-AREA_STEP = 0.002
-"""Lattice step for districts and the snapping zone (about 200 m)."""
+GRID_CELL_M = 50.0
+"""Lattice cell for grids, in metres: small enough that most cells lie wholly
+inside one grid and need no geometry test."""
+AREA_CELL_M = 200.0
+"""Lattice cell for districts and the snapping zone, in metres."""
+
+
+def lattice_steps(lat: float) -> tuple[float, float]:
+    """The lattice's cell sizes in degrees (grids, areas) at latitude `lat`.
+
+    Cells are squares in degrees (ST_SquareGrid) with the area of a square of
+    GRID_CELL_M (AREA_CELL_M) metres at that latitude, rounded to two
+    significant figures. The sizes are recorded on the generation when its
+    lattice is built, and read from there when points are located.
+    """
+    per_lon, per_lat = metres_per_degree(max(-80.0, min(80.0, lat)))
+    scale = (per_lon * per_lat) ** 0.5
+    return float(f"{GRID_CELL_M / scale:.2g}"), float(f"{AREA_CELL_M / scale:.2g}")
+
+
+def _generation_latitude(conn: Connection, generation: int, settings: Settings) -> float:
+    """The home district's latitude in a generation; failing that, its districts' middle."""
+    home = home_district(conn, settings, generation=generation)
+    if home is not None:
+        return home.lat
+    middle = conn.execute(
+        sa.text("""SELECT ST_Y(ST_Centroid(ST_Extent(geom)::geometry))
+                   FROM district WHERE generation_id = :gen"""),
+        {"gen": generation},
+    ).scalar()
+    return float(middle) if middle is not None else 0.0
 
 
 def build_lattice(conn: Connection, generation: int, settings: Settings | None = None) -> int:
@@ -213,8 +238,14 @@ def build_lattice(conn: Connection, generation: int, settings: Settings | None =
     arithmetic on its coordinates: see `_cell_sql`.
     """
     settings = settings or get_settings()
-    params = {"gen": generation, "gs": GRID_STEP, "as": AREA_STEP, "tol": settings.gap_snap_m}
+    grid_step, area_step = lattice_steps(_generation_latitude(conn, generation, settings))
+    params = {"gen": generation, "gs": grid_step, "as": area_step, "tol": settings.gap_snap_m}
     conn.execute(sa.text("DELETE FROM locate_lattice WHERE generation_id = :gen"), params)
+    conn.execute(
+        sa.text("""UPDATE layout_generation SET lattice_grid_step = :gs, lattice_area_step = :as
+                   WHERE id = :gen"""),
+        params,
+    )
     conn.execute(
         sa.text("""
         INSERT INTO locate_lattice
@@ -267,7 +298,11 @@ def build_lattice(conn: Connection, generation: int, settings: Settings | None =
 
 
 def _cell_sql(alias: str, step: float) -> str:
-    """SQL for the lattice cell of `alias`.geom (matches build_lattice's numbering)."""
+    """SQL for the lattice cell of `alias`.geom (matches build_lattice's numbering).
+
+    `step` is a float read from the database, written as a literal.
+    """
+    step = float(step)
     return (
         f"(floor(ST_X({alias}.geom) / {step!r})::int8 * 1000000 "
         f"+ floor(ST_Y({alias}.geom) / {step!r})::int8)"
@@ -278,9 +313,11 @@ def ensure_lattice(conn: Connection, generation: int, settings: Settings | None 
     """Build the generation's lattice unless it exists (serialised by an advisory lock)."""
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(7031, :gen)"), {"gen": generation})
     exists = conn.execute(
-        sa.text("SELECT EXISTS (SELECT 1 FROM locate_lattice WHERE generation_id = :gen)"),
+        sa.text("""SELECT lattice_grid_step IS NOT NULL AND lattice_area_step IS NOT NULL
+                          AND EXISTS (SELECT 1 FROM locate_lattice WHERE generation_id = :gen)
+                   FROM layout_generation WHERE id = :gen"""),
         {"gen": generation},
-    ).scalar_one()
+    ).scalar()
     if not exists:
         build_lattice(conn, generation, settings)
 
@@ -315,11 +352,23 @@ def locate_table(
     if gen is None:
         raise LookupError("no layout is loaded: run `grid demo --no-serve` or `grid load`")
     ensure_lattice(conn, gen, settings)
-    params = {"gen": gen, "tol_m": settings.gap_snap_m, "tol_deg": settings.gap_snap_m * _DEG_PER_M}
-    home = conn.execute(
-        sa.text("SELECT code FROM district WHERE generation_id = :gen AND is_home"), params
-    ).scalar()
-    params["home"] = home
+    grid_step, area_step = conn.execute(
+        sa.text("SELECT lattice_grid_step, lattice_area_step FROM layout_generation WHERE id = :g"),
+        {"g": gen},
+    ).one()
+    # The home district, and the latitude farthest from the equator it reaches:
+    # the index prefilter in degrees is sized there (the exact test is in metres).
+    home, poleward = conn.execute(
+        sa.text("""SELECT code, greatest(abs(ST_YMin(geom)), abs(ST_YMax(geom)))
+                   FROM district WHERE generation_id = :gen AND is_home"""),
+        {"gen": gen},
+    ).one_or_none() or (None, 0.0)
+    params = {
+        "gen": gen,
+        "home": home,
+        "tol_m": settings.gap_snap_m,
+        "tol_deg": degrees_spanning(settings.gap_snap_m, float(poleward)),
+    }
     conn.execute(sa.text("SET LOCAL parallel_setup_cost = 100"))
     conn.execute(sa.text("SET LOCAL work_mem = '128MB'"))
     # 1. One parallel pass. Each point meets the grid pieces of its small
@@ -342,11 +391,11 @@ def locate_table(
             CASE WHEN g.ref_id IS NULL AND a.code = :home THEN p.geom END AS snap_from
         FROM {source} p
         LEFT JOIN locate_lattice g ON g.generation_id = :gen AND g.layer = 'grid'
-             AND g.cell = {_cell_sql("p", GRID_STEP)}
+             AND g.cell = {_cell_sql("p", grid_step)}
              AND (g.covered OR ST_Intersects(g.piece, p.geom))
         LEFT JOIN locate_lattice a ON g.ref_id IS NULL
              AND a.generation_id = :gen AND a.layer IN ('district', 'zone')
-             AND a.cell = {_cell_sql("p", AREA_STEP)}
+             AND a.cell = {_cell_sql("p", area_step)}
              AND (a.covered OR ST_Intersects(a.piece, p.geom))
         ORDER BY p.id, g.priority, a.priority"""),
         params,

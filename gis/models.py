@@ -56,6 +56,10 @@ class LayoutGeneration(Base):
     # Fingerprint of what was loaded (file hashes): loading the same again is a no-op.
     source_hash: Mapped[str] = mapped_column(Text, default="", server_default="")
     is_current: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    # The cell sizes (degrees) its locate lattice was built with, derived from
+    # the district's latitude; NULL until the lattice is built.
+    lattice_grid_step: Mapped[float | None] = mapped_column(Double, nullable=True)
+    lattice_area_step: Mapped[float | None] = mapped_column(Double, nullable=True)
     __table_args__ = (
         Index(
             "one_current_generation", "is_current", unique=True, postgresql_where=text("is_current")
