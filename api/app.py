@@ -1,25 +1,62 @@
-"""The FastAPI application: lifespan, limits, error table, routers.
+"""The FastAPI application: lifespan, limits, error table, routers, contract.
 
 Handlers are thin: parse the request, call one function of gis/ or cases/,
 shape the answer. The engine (connection pool) is created in the lifespan and
-reached through `api.deps`.
+reached through `api.deps`. The only middleware is plain ASGI (api.limits);
+the OpenAPI document is api.contract's.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 
-from api import errors
-from api.routes import complaints, open311
+from api import contract, errors
+from api.limits import BodyLimit
+from api.routes import complaints, open311, open311_contract
+from api.schemas import complaint_schema
+from cases.catalogue import CATALOGUE_FILE, load_catalogue
 from gis.db import get_engine, ping
 from gis.settings import Settings, get_settings
 
-MAX_BODY_BYTES = 256 * 1024
-"""Largest request body accepted; more is refused with 413 before it is read."""
+HEALTH = contract.component(
+    "Health",
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["ok", "database"],
+        "properties": {"ok": {"type": "boolean"}, "database": {"enum": ["up", "down"]}},
+    },
+)
+
+DESCRIPTION = """\
+城管进社区网格化管理: complaints located to the unit grid and dispatched (/api/v1),
+and Open311 GeoReport v2 (/open311/v2, `.json` or `.xml`).
+
+Errors: under /api/v1 and /healthz the body is `ApiErrors`; under /open311/v2 the
+spec's `Open311Errors` (JSON) or `<errors>` (XML). A method a path does not list is
+answered 405 with `Allow`. Request bodies over {limit} KiB are refused with 413, also
+when sent chunked without Content-Length.
+"""
+
+
+def _document_edits(settings: Settings) -> list[Any]:
+    """What only this app knows: the catalogue's codes, the body limit."""
+    catalogue = load_catalogue(settings.data_dir / CATALOGUE_FILE)
+    codes = [s.code for s in catalogue.subclasses]
+
+    def edit(doc: dict[str, Any]) -> None:
+        schemas = doc["components"]["schemas"]
+        schemas["SubclassCode"] = contract.codes_enum(codes, "a subclass code of the catalogue")
+        schemas["ComplaintSubmission"] = complaint_schema(
+            {"$ref": contract.REF + "SubclassCode"}, contract.crs_schema()
+        )
+        open311_contract.document(doc)
+
+    return [edit]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,35 +69,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = get_engine(settings)
         yield
 
-    app = FastAPI(title="community-grid 城管进社区网格化管理", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="community-grid 城管进社区网格化管理",
+        version="0.1.0",
+        description=DESCRIPTION.format(limit=settings.api_max_body_bytes // 1024),
+        lifespan=lifespan,
+    )
     errors.install(app)
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
 
-    @app.middleware("http")
-    async def limit_body(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return errors.error_response(
-                request,
-                413,
-                [
-                    {
-                        "code": "too_large",
-                        "field": None,
-                        "message": f"request body over {MAX_BODY_BYTES // 1024} KiB",
-                    }
-                ],
-            )
-        return await call_next(request)
-
-    @app.get("/healthz", include_in_schema=False)
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        responses={
+            **contract.ok(HEALTH, 200, "The database is reachable"),
+            503: {
+                "description": "The database is not reachable",
+                "content": {"application/json": {"schema": HEALTH}},
+            },
+        },
+    )
     def healthz(request: Request) -> Response:
+        """200 while the database answers, 503 (with the same body) while it does not."""
         ok = ping(request.app.state.engine)
-        return JSONResponse(
-            {"ok": ok, "database": "up" if ok else "down"}, status_code=200 if ok else 503
+        return Response(
+            b'{"ok":true,"database":"up"}' if ok else b'{"ok":false,"database":"down"}',
+            status_code=200 if ok else 503,
+            media_type="application/json",
         )
 
     app.include_router(complaints.router)
     app.include_router(open311.router)
+    contract.install(app, _document_edits(settings))
     return app

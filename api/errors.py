@@ -1,19 +1,22 @@
-"""One table from domain errors to HTTP status, and the JSON error shape.
+"""One table from domain errors to HTTP status, and the JSON API's error shape.
 
 Every error a client can cause answers with `{"detail": [{"code", "message",
-"field"}]}` and a 4xx status; nothing a client sends produces a 500. Open311
-paths shape their errors their own way (a list of code and description) and
-register their own handlers by path prefix.
+"field"}]}` (api.contract.ApiErrors) and a 4xx status; nothing a client sends
+produces a 500. Open311 paths shape their errors their own way (the spec's
+list of code and description) and register their shaper by path prefix.
+A 405 always carries `Allow`: every method the path answers, across routes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from cases.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from gis.crs import UnknownCRSError
@@ -28,13 +31,25 @@ STATUS: dict[type[Exception], int] = {
     Conflict: 409,
 }
 
+HTTP_CODES = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    503: "unavailable",
+}
+"""The `code` of errors that HTTP itself raises (not a domain error)."""
+
+Shaper = Callable[[Request, int, list[dict[str, Any]], dict[str, str] | None], Response]
+
 # Paths whose errors another module shapes (e.g. Open311's list format).
-_custom_error_shapers: list[tuple[str, Any]] = []
+_custom_error_shapers: list[tuple[str, Shaper]] = []
 
 
-def register_error_shaper(prefix: str, shaper: Any) -> None:
-    """Let a router shape errors for paths under `prefix`: shaper(request, status, items)."""
-    _custom_error_shapers.append((prefix, shaper))
+def register_error_shaper(prefix: str, shaper: Shaper) -> None:
+    """Let a router shape the errors of paths under `prefix` (request, status, items, headers)."""
+    if all(p != prefix for p, _ in _custom_error_shapers):
+        _custom_error_shapers.append((prefix, shaper))
 
 
 def status_for(exc: Exception) -> int:
@@ -45,12 +60,28 @@ def status_for(exc: Exception) -> int:
     return 400
 
 
-def error_response(request: Request, status: int, items: list[dict[str, Any]]) -> Response:
+def error_response(
+    request: Request,
+    status: int,
+    items: list[dict[str, Any]],
+    headers: dict[str, str] | None = None,
+) -> Response:
     """Shape an error answer, by the path's own rules when it has them."""
     for prefix, shaper in _custom_error_shapers:
         if request.url.path.startswith(prefix):
-            return shaper(request, status, items)
-    return JSONResponse({"detail": items}, status_code=status)
+            return shaper(request, status, items, headers)
+    return JSONResponse({"detail": items}, status_code=status, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at the request's path (for `Allow`)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        route_methods = getattr(route, "methods", None)
+        if match is not Match.NONE and route_methods:
+            methods |= set(route_methods)
+    return sorted(methods)
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -81,8 +112,8 @@ def install(app: FastAPI) -> None:
         items = [
             {
                 "code": "invalid",
-                "message": e.get("msg", "invalid"),
-                "field": _field(e.get("loc", ())),
+                "message": str(e.get("msg") or "invalid"),
+                "field": _field(e.get("loc", ())) or None,
             }
             for e in exc.errors()
         ]
@@ -90,9 +121,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-            exc.status_code, "error"
-        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        code = HTTP_CODES.get(exc.status_code, "error")
         return error_response(
-            request, exc.status_code, [{"code": code, "message": str(exc.detail), "field": None}]
+            request,
+            exc.status_code,
+            [{"code": code, "message": str(exc.detail), "field": None}],
+            headers or None,
         )

@@ -1,15 +1,17 @@
 """Request parsing for the JSON API: content type, size, JSON, then the model.
 
 Bodies are read here rather than by FastAPI so that every failure has a clear
-answer: wrong content type → 415, over the size limit (also when sent chunked,
-without a Content-Length) → 413, malformed JSON or a non-object → 422, and
-model errors → 422 naming each field. The raw bytes are kept for idempotency.
+answer: wrong content type → 415, malformed JSON or a non-object → 422, and
+model errors → 422 naming each field (over the size limit, also when sent
+chunked: 413 from api.limits while the body is read). A canonical form of the
+body is kept for idempotency. `complaint_schema` is the documented body.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -19,10 +21,19 @@ from starlette.exceptions import HTTPException
 
 from cases.errors import InvalidInput
 from cases.intake import ComplaintIn
+from cases.open311 import URL_PATTERN as URL
+from gis import crs as crsmod
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-__all__ = ["ComplaintIn", "JsonBody", "json_body", "parse_model"]
+__all__ = [
+    "ComplaintIn",
+    "JsonBody",
+    "china_box",
+    "complaint_schema",
+    "json_body",
+    "parse_model",
+]
 
 
 @dataclass(frozen=True)
@@ -42,19 +53,10 @@ def _is_json(content_type: str | None) -> bool:
 
 
 async def json_body(request: Request) -> JsonBody:
-    """Dependency: the body as a JSON object, or a clear 415/413/422."""
-    from api.app import MAX_BODY_BYTES  # here: api.app imports the routes that import this
-
+    """Dependency: the body as a JSON object, or a clear 415/422 (413: api.limits)."""
     if not _is_json(request.headers.get("content-type")):
         raise HTTPException(415, "send the body as JSON with Content-Type: application/json")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise HTTPException(413, f"request body over {MAX_BODY_BYTES // 1024} KiB")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
+    raw = await request.body()
     if not raw.strip():
         raise InvalidInput("the request body is empty; send a JSON object", field="body")
     try:
@@ -95,3 +97,117 @@ def parse_model(model: type[ModelT], data: dict[str, Any]) -> ModelT:
                 msg = "unknown field; see the API documentation for the accepted fields"
             errors.append({"loc": ("body", *loc), "msg": msg, "type": e.get("type")})
         raise RequestValidationError(errors) from None
+
+
+# ------------------------------------------------------- the documented body ---
+
+
+def _edge(inside: float, outside: float, probe: Any) -> float:
+    """Where `probe` turns false between `inside` and `outside`, to 1e-7 (bisection)."""
+    for _ in range(200):
+        middle = (inside + outside) / 2
+        if bool(probe(middle)):
+            inside = middle
+        else:
+            outside = middle
+        if abs(inside - outside) < 1e-9:
+            break
+    return round(inside, 7)
+
+
+@lru_cache(maxsize=1)
+def china_box() -> tuple[float, float, float, float]:
+    """(lon_min, lon_max, lat_min, lat_max) of gis.crs.in_china, read off the function itself.
+
+    The intake refuses points outside this box; the contract states the box as
+    ranges, from the one rule rather than a copy of its numbers.
+    """
+    lon0, lat0 = 105.0, 30.0
+    return (
+        _edge(lon0, -180.0, lambda x: crsmod.in_china(x, lat0)),
+        _edge(lon0, 180.0, lambda x: crsmod.in_china(x, lat0)),
+        _edge(lat0, -90.0, lambda y: crsmod.in_china(lon0, y)),
+        _edge(lat0, 90.0, lambda y: crsmod.in_china(lon0, y)),
+    )
+
+
+NO_NUL = r"^[^\u0000]*$"
+SINCE_2000 = r"^(?:2000-(?:0[2-9]|1[0-2])|200[1-9]|20[1-9][0-9]|2[1-9][0-9]{2}|[3-9][0-9]{3})-"
+"""A date-time from February 2000 on (the intake refuses reports before 2000)."""
+PHONE = r"^(?:[0-9+-][0-9+ -]{3,18}[0-9+-])?$"
+"""5-20 digits, '+', '-' or spaces (inside), or empty (none)."""
+
+
+def complaint_schema(subclass: dict[str, Any], crs: dict[str, Any]) -> dict[str, Any]:
+    """The documented body of POST /api/v1/complaints (ComplaintIn, with its rules stated).
+
+    Lengths come from ComplaintIn; what its validators check is written as
+    ranges, patterns and the two ways to give a location (lon and lat
+    together, or a non-blank address).
+    """
+    base = ComplaintIn.model_json_schema()["properties"]
+    lon_min, lon_max, lat_min, lat_max = china_box()
+
+    def length(name: str) -> int:
+        prop = base[name]
+        for option in prop.get("anyOf", [prop]):
+            if "maxLength" in option:
+                return int(option["maxLength"])
+        raise KeyError(name)
+
+    def optional(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"anyOf": [schema, {"type": "null"}]}
+
+    text = {"type": "string", "pattern": NO_NUL}
+    return {
+        "title": "ComplaintSubmission",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["subclass"],
+        "properties": {
+            "lon": {
+                "type": "number",
+                "minimum": lon_min,
+                "maximum": lon_max,
+                "description": "longitude (x) in `crs`; with lat. The point must lie in "
+                "China (the GCJ-02 box) once converted to WGS84",
+            },
+            "lat": {
+                "type": "number",
+                "minimum": lat_min,
+                "maximum": lat_max,
+                "description": "latitude (y) in `crs`; with lon",
+            },
+            "crs": crs,
+            "subclass": subclass,
+            "description": {**text, "maxLength": length("description"), "default": ""},
+            "reporter_name": optional({**text, "maxLength": length("reporter_name")}),
+            "reporter_phone": optional(
+                {"type": "string", "pattern": PHONE, "description": "5-20 digits, +, - or spaces"}
+            ),
+            "address": optional({**text, "maxLength": length("address")}),
+            "photos": {
+                "type": "array",
+                "maxItems": int(base["photos"]["maxItems"]),
+                "items": {"type": "string", "pattern": URL, "maxLength": 1000},
+                "description": "up to 9 http(s) URLs",
+            },
+            "reported_at": optional(
+                {
+                    "type": "string",
+                    "format": "date-time",
+                    "pattern": SINCE_2000,
+                    "description": "when it was seen: ISO 8601 with a time-zone offset, "
+                    "from 2000 to now",
+                }
+            ),
+        },
+        "dependentRequired": {"lon": ["lat"], "lat": ["lon"]},
+        "anyOf": [
+            {"required": ["lon", "lat"]},
+            {
+                "required": ["address"],
+                "properties": {"address": {"type": "string", "pattern": r"\S"}},
+            },
+        ],
+    }

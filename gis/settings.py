@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     gap_tolerance_m2: float = 100.0
     outside_tolerance_m2: float = 100.0
 
+    # The HTTP API (api/): the largest request body read (more is 413, also when
+    # sent chunked), the most fields an Open311 form may carry, and the workers
+    # `grid serve` starts when --workers is not given (0: one per CPU core).
+    api_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    api_max_form_fields: int = Field(default=100, ge=1)
+    api_workers: int = Field(default=0, ge=0)
+
     # Key for personal data at rest (Fernet, urlsafe base64). When unset a key
     # file under var/ is made once and reused.
     data_key: str | None = None

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Connection, Engine
 
-from api.app import MAX_BODY_BYTES, create_app
+from api.app import create_app
 from gis import crs as crsmod
 from gis.locate import locate
 from gis.settings import Settings
@@ -319,13 +319,14 @@ def test_wrong_content_type_is_415(client: TestClient) -> None:
     assert client.post(URL, content=b"{}").status_code == 415  # no content type at all
 
 
-def test_oversized_bodies_are_413(client: TestClient) -> None:
-    big = json.dumps(body(address="x", description="y" * (MAX_BODY_BYTES + 10)))
+def test_oversized_bodies_are_413(client: TestClient, settings: Settings) -> None:
+    limit = settings.api_max_body_bytes
+    big = json.dumps(body(address="x", description="y" * (limit + 10)))
     assert post_raw(client, big).status_code == 413
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: streamed
         yield b'{"subclass": "0401", "description": "'
-        for _ in range(MAX_BODY_BYTES // 4096 + 2):
+        for _ in range(limit // 4096 + 2):
             yield b"z" * 4096
         yield b'"}'
 
@@ -424,6 +425,10 @@ def test_method_not_allowed(client: TestClient) -> None:
 def test_openapi_documents_the_body(client: TestClient) -> None:
     resp = client.get("/openapi.json")
     assert resp.status_code == 200
-    post = resp.json()["paths"][URL]["post"]
-    props = post["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    doc = resp.json()
+    ref = doc["paths"][URL]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body_schema = doc["components"]["schemas"][ref["$ref"].rsplit("/", 1)[1]]
+    props = body_schema["properties"]
     assert {"lon", "lat", "crs", "subclass", "description", "photos"} <= set(props)
+    subclass = doc["components"]["schemas"]["SubclassCode"]
+    assert subclass["enum"][:2] == ["0101", "0102"] and "0505" in subclass["enum"]

@@ -14,12 +14,22 @@ from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
+from api.contract import REF, api_errors, component, crs_schema, ok, schema_of
 from api.deps import EngineDep, SettingsDep
 from api.schemas import ComplaintIn, JsonBody, json_body, parse_model
-from cases.catalogue import CATALOGUE_FILE, load_catalogue
+from cases.catalogue import CATALOGUE_FILE, Catalogue, load_catalogue
 from cases.idempotency import run_idempotent
-from cases.intake import MAX_ID, case_events, get_case, get_case_by_token, locate_point
+from cases.intake import (
+    MAX_ID,
+    CaseView,
+    PublicCaseView,
+    case_events,
+    get_case,
+    get_case_by_token,
+    locate_point,
+)
 from cases.intake import submit_complaint as submit
+from gis.locate import Location
 
 router = APIRouter(prefix="/api/v1", tags=["complaints"])
 
@@ -37,29 +47,63 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 CaseId = Annotated[int, Path(gt=0, le=MAX_ID, description="the complaint's id")]
+Token = Annotated[
+    str,
+    Path(
+        max_length=64,
+        description="the tracking token given when the complaint was filed",
+        json_schema_extra={"pattern": "^[A-Za-z0-9_-]{8,32}$"},
+    ),
+]
+
+CASE = schema_of(CaseView, "Case")
+PUBLIC_CASE = schema_of(PublicCaseView, "PublicCase")
+EVENTS = component(
+    "CaseEvents",
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["id", "at", "kind", "actor", "data"],
+            "properties": {
+                "id": {"type": "integer"},
+                "at": {"type": "string", "format": "date-time"},
+                "kind": {"type": "string"},
+                "actor": {"type": ["string", "null"]},
+                "data": {},
+            },
+        },
+    },
+)
+LOCATION = schema_of(Location, "Location")
+CATALOGUE = schema_of(Catalogue, "Catalogue")
+SUBMISSION = {"$ref": REF + "ComplaintSubmission"}
+"""The body's schema; the app adds it with the catalogue's codes (api.app)."""
 
 
 @router.post(
     "/complaints",
     status_code=201,
     openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": ComplaintIn.model_json_schema()}},
-        }
+        "requestBody": {"required": True, "content": {"application/json": {"schema": SUBMISSION}}}
     },
     responses={
-        409: {"description": "Idempotency-Key reused with another body"},
-        413: {"description": "body too large"},
-        415: {"description": "not JSON"},
-        422: {"description": "invalid field(s), named in detail[].field"},
+        **ok(CASE, 201, "Filed (or merged into an open case it duplicates); also a replay"),
+        **api_errors(409, 413, 415, 422, 503),
     },
 )
 def create_complaint(
     body: Annotated[JsonBody, Depends(json_body)],
     engine: EngineDep,
     settings: SettingsDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="a retry with the same key and body gets the first answer",
+            json_schema_extra={"maxLength": 200, "pattern": "^[ -~]*[!-~][ -~]*$"},
+        ),
+    ] = None,
 ) -> Response:
     """Submit a complaint: located, checked for duplicates, dispatched, in one go."""
     complaint = parse_model(ComplaintIn, body.data)
@@ -80,33 +124,43 @@ def create_complaint(
     return Response(text, status_code=status, media_type=media, headers=headers)
 
 
-@router.get("/complaints/by-token/{token}")
-def complaint_by_token(
-    token: Annotated[str, Path(max_length=64)], engine: EngineDep, settings: SettingsDep
-) -> Response:
+@router.get("/complaints/by-token/{token}", responses={**ok(PUBLIC_CASE), **api_errors(404, 422)})
+def complaint_by_token(token: Token, engine: EngineDep, settings: SettingsDep) -> Response:
     """What a resident sees with their tracking token (no personal data)."""
     return _json(get_case_by_token(engine, token, settings).as_dict())
 
 
-@router.get("/complaints/{case_id}")
+@router.get("/complaints/{case_id}", responses={**ok(CASE), **api_errors(404, 422)})
 def complaint(case_id: CaseId, engine: EngineDep, settings: SettingsDep) -> Response:
     """One complaint for dispatchers (personal data masked)."""
     return _json(get_case(engine, case_id, settings).as_dict())
 
 
-@router.get("/complaints/{case_id}/events")
+@router.get("/complaints/{case_id}/events", responses={**ok(EVENTS), **api_errors(404, 422)})
 def complaint_events(case_id: CaseId, engine: EngineDep) -> Response:
     """The events of one complaint, oldest first."""
     return _json(case_events(engine, case_id))
 
 
-@router.get("/locate")
+@router.get("/locate", responses={**ok(LOCATION), **api_errors(422, 503)})
 def locate(
     engine: EngineDep,
     settings: SettingsDep,
-    lon: Annotated[float, Query(description="longitude (x) in crs")],
-    lat: Annotated[float, Query(description="latitude (y) in crs")],
-    crs: Annotated[str, Query(max_length=32)] = "wgs84",
+    lon: Annotated[
+        float,
+        Query(
+            description="longitude (x) in crs (for a projected EPSG CRS: its x)",
+            json_schema_extra={"minimum": -180, "maximum": 180},
+        ),
+    ],
+    lat: Annotated[
+        float,
+        Query(
+            description="latitude (y) in crs (for a projected EPSG CRS: its y)",
+            json_schema_extra={"minimum": -90, "maximum": 90},
+        ),
+    ],
+    crs: Annotated[str, Query(max_length=32, json_schema_extra=crs_schema(default=None))] = "wgs84",
 ) -> Response:
     """Where a point lies: the same answer as `grid locate --json`."""
     try:
@@ -116,7 +170,7 @@ def locate(
     return _json(where.as_dict())
 
 
-@router.get("/catalogue")
+@router.get("/catalogue", responses=ok(CATALOGUE))
 def catalogue(settings: SettingsDep) -> Response:
     """The event catalogue: classes and subclasses with tiers, time limits, radii."""
     return _json(load_catalogue(settings.data_dir / CATALOGUE_FILE).as_dict())

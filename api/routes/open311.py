@@ -21,17 +21,31 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 
+from api.contract import FORMAT, ok_open311, open311_errors
 from api.deps import EngineDep, SettingsDep
 from api.errors import register_error_shaper
+from api.routes.open311_contract import (
+    CREATED,
+    DISCOVERY,
+    FORM_BODY,
+    IDEMPOTENCY_KEY,
+    JURISDICTION,
+    PREFIX,
+    REQUEST_QUERY,
+    SERVICE_DEFINITION,
+    SERVICE_REQUESTS,
+    SERVICES,
+    TOKEN_LOOKUP,
+)
 from cases import open311
 from cases.apikeys import verify_api_key
 from cases.errors import InvalidInput, NotFound
 from cases.idempotency import run_idempotent
 
-PREFIX = "/open311/v2"
 router = APIRouter(prefix=PREFIX, tags=["open311"])
 
 MEDIA = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
@@ -46,8 +60,6 @@ ITEMS = {
     "attributes": "attribute",
     "values": "value",
 }
-
-MAX_FORM_FIELDS = 100
 
 # Characters XML 1.0 cannot carry at all (escaping does not help): dropped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -94,7 +106,12 @@ def _format(fmt: str) -> str:
     return fmt
 
 
-def _shape_error(request: Request, status: int, items: list[dict[str, Any]]) -> Response:
+def _shape_error(
+    request: Request,
+    status: int,
+    items: list[dict[str, Any]],
+    headers: dict[str, str] | None = None,
+) -> Response:
     """Errors under /open311/ as the spec's list; 422 becomes 400, as the spec says."""
     if status == 422:
         status = 400
@@ -104,7 +121,9 @@ def _shape_error(request: Request, status: int, items: list[dict[str, Any]]) -> 
         message = str(item.get("message") or item.get("code") or "error")
         errors.append({"code": status, "description": f"{field}: {message}" if field else message})
     fmt = "xml" if request.url.path.endswith(".xml") else "json"
-    return respond(fmt, "errors", errors, status)
+    response = respond(fmt, "errors", errors, status)
+    response.headers.update(headers or {})
+    return response
 
 
 register_error_shaper("/open311/", _shape_error)
@@ -117,51 +136,98 @@ def _query(request: Request) -> dict[str, list[str]]:
     return params
 
 
+Fmt = Annotated[str, Path(description="json or xml", json_schema_extra=FORMAT)]
+
+
 # ------------------------------------------------------------------- GET ---
 
 
-@router.get("/discovery.{fmt}", summary="Service discovery")
-def get_discovery(fmt: str, request: Request) -> Response:
+@router.get(
+    "/discovery.{fmt}",
+    summary="Service discovery",
+    responses={**ok_open311(DISCOVERY), **open311_errors(404)},
+)
+def get_discovery(fmt: Fmt, request: Request) -> Response:
     """Where the GeoReport v2 endpoint is and what it speaks."""
     kind = _format(fmt)
     url = str(request.base_url).rstrip("/") + PREFIX
     return respond(kind, "discovery", open311.discovery(url))
 
 
-@router.get("/services.{fmt}", summary="GET Service List")
-def get_services(fmt: str, request: Request) -> Response:
+@router.get(
+    "/services.{fmt}",
+    summary="GET Service List",
+    responses={**ok_open311(SERVICES), **open311_errors(400, 404)},
+    openapi_extra={"parameters": [JURISDICTION]},
+)
+def get_services(fmt: Fmt, request: Request) -> Response:
     """Every service type (a catalogue subclass)."""
     kind = _format(fmt)
     services = open311.list_services(_query(request))
     return respond(kind, "services", [s.as_spec() for s in services])
 
 
-@router.get("/services/{service_code}.{fmt}", summary="GET Service Definition")
-def get_service_definition(service_code: str, fmt: str, request: Request) -> Response:
+@router.get(
+    "/services/{service_code}.{fmt}",
+    summary="GET Service Definition",
+    responses={**ok_open311(SERVICE_DEFINITION), **open311_errors(400, 404)},
+    openapi_extra={"parameters": [JURISDICTION]},
+)
+def get_service_definition(service_code: str, fmt: Fmt, request: Request) -> Response:
     """A service's extra attributes (none: every service has metadata false)."""
     kind = _format(fmt)
     definition = open311.service_definition(_query(request), service_code)
     return respond(kind, "service_definition", definition)
 
 
-@router.get("/requests.{fmt}", summary="GET Service Requests")
-def get_requests(fmt: str, request: Request, engine: EngineDep) -> Response:
+@router.get(
+    "/requests.{fmt}",
+    summary="GET Service Requests",
+    responses={**ok_open311(SERVICE_REQUESTS), **open311_errors(400, 404)},
+    openapi_extra={"parameters": REQUEST_QUERY},
+)
+def get_requests(fmt: Fmt, request: Request, engine: EngineDep) -> Response:
     """Requests by id, service, status and date (default: the last 90 days, at most 1000)."""
     kind = _format(fmt)
     found = open311.list_requests(engine, _query(request))
     return respond(kind, "service_requests", [r.as_spec() for r in found])
 
 
-@router.get("/requests/{service_request_id}.{fmt}", summary="GET Service Request")
-def get_request(service_request_id: str, fmt: str, request: Request, engine: EngineDep) -> Response:
+@router.get(
+    "/requests/{service_request_id}.{fmt}",
+    summary="GET Service Request",
+    responses={**ok_open311(SERVICE_REQUESTS), **open311_errors(400, 404)},
+    openapi_extra={"parameters": [JURISDICTION]},
+)
+def get_request(
+    service_request_id: Annotated[
+        str, Path(json_schema_extra={"pattern": "^[0-9]{1,18}$"}, description="the case id")
+    ],
+    fmt: Fmt,
+    request: Request,
+    engine: EngineDep,
+) -> Response:
     """One request."""
     kind = _format(fmt)
     found = open311.get_request(engine, _query(request), service_request_id)
     return respond(kind, "service_requests", [found.as_spec()])
 
 
-@router.get("/tokens/{token}.{fmt}", summary="GET service_request_id from a token")
-def get_token(token: str, fmt: str, request: Request, engine: EngineDep) -> Response:
+@router.get(
+    "/tokens/{token}.{fmt}",
+    summary="GET service_request_id from a token",
+    responses={**ok_open311(TOKEN_LOOKUP), **open311_errors(400, 404)},
+    openapi_extra={"parameters": [JURISDICTION]},
+)
+def get_token(
+    token: Annotated[
+        str,
+        Path(json_schema_extra={"pattern": open311.TOKEN_PATTERN}, description="tracking token"),
+    ],
+    fmt: Fmt,
+    request: Request,
+    engine: EngineDep,
+) -> Response:
     """The service_request_id a tracking token belongs to."""
     kind = _format(fmt)
     found = open311.request_id_for_token(engine, _query(request), token)
@@ -191,10 +257,13 @@ async def read_form(request: Request) -> FormFields:
     api_key or jurisdiction_id there).
     """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    max_fields = request.app.state.settings.api_max_form_fields
     pairs: list[tuple[str, str]] = []
     if ctype == "multipart/form-data":
         try:
-            form = await request.form(max_fields=MAX_FORM_FIELDS, max_files=0)
+            form = await request.form(max_fields=max_fields, max_files=0)
+        except HTTPException:
+            raise  # e.g. the body limit (413)
         except Exception as exc:  # malformed multipart: a client error, never a 500
             raise InvalidInput(f"malformed multipart body: {exc}", field="body") from exc
         for name, value in form.multi_items():
@@ -206,7 +275,7 @@ async def read_form(request: Request) -> FormFields:
         try:
             text = raw.decode("utf-8")
             pairs = parse_qsl(
-                text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS, errors="strict"
+                text, keep_blank_values=True, max_num_fields=max_fields, errors="strict"
             )
         except UnicodeDecodeError as exc:
             raise InvalidInput("the body is not UTF-8", field="body") from exc
@@ -232,9 +301,24 @@ async def read_form(request: Request) -> FormFields:
 FormDep = Annotated[FormFields, Depends(read_form)]
 
 
-@router.post("/requests.{fmt}", summary="POST Service Request")
+@router.post(
+    "/requests.{fmt}",
+    summary="POST Service Request",
+    responses={**ok_open311(CREATED), **open311_errors(400, 403, 404, 409, 413)},
+    openapi_extra={
+        "parameters": [IDEMPOTENCY_KEY],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": FORM_BODY,
+                "multipart/form-data": FORM_BODY,
+            },
+        },
+        "security": [{"api_key": []}],
+    },
+)
 def post_request(
-    fmt: str, request: Request, form: FormDep, engine: EngineDep, settings: SettingsDep
+    fmt: Fmt, request: Request, form: FormDep, engine: EngineDep, settings: SettingsDep
 ) -> Response:
     """File a request (api_key required); honours an Idempotency-Key header."""
     kind = _format(fmt)

@@ -19,6 +19,7 @@ from cases.intake import ComplaintIn, submit_complaint
 from cases.open311.params import (
     MAX_DESCRIPTION,
     MAX_URL_LENGTH,
+    URL_PATTERN,
     Params,
     check_jurisdiction,
     open311_field,
@@ -49,7 +50,7 @@ SINGLE_FIELDS = (
 )
 
 
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?")
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
 
 
 def _coordinate(params: Params, name: str) -> float | None:
@@ -119,7 +120,7 @@ def build_complaint(params: Params) -> ComplaintIn:
         raise InvalidInput(f"longer than {MAX_DESCRIPTION} characters", field="description")
     media_url = single(params, "media_url")
     if media_url is not None and (
-        len(media_url) > MAX_URL_LENGTH or not re.match(r"https?://[^\s]+$", media_url)
+        len(media_url) > MAX_URL_LENGTH or not re.fullmatch(URL_PATTERN, media_url)
     ):
         raise InvalidInput("must be an http(s) URL", field="media_url")
 

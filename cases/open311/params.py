@@ -35,6 +35,10 @@ MAX_CODE_LENGTH = 64
 MAX_TOKEN_LENGTH = 64
 MAX_URL_LENGTH = 2000
 MAX_PAGE = 1_000_000
+PAGE_PATTERN = r"^ *(?:0*(?:[1-9][0-9]{0,5}|1000000))? *$"
+"""page: 1 to MAX_PAGE (leading zeros and surrounding spaces allowed), or empty."""
+PAGE_SIZE_PATTERN = r"^ *(?:0*(?:[1-9][0-9]{0,2}|1000))? *$"
+"""page_size: 1 to MAX_RESULTS, or empty."""
 
 _FIELD_NAMES = {
     "subclass": "service_code",
@@ -65,20 +69,52 @@ Params = Mapping[str, Sequence[str]]
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 """Control characters no field may carry (line breaks and tabs are text)."""
 
-TOKEN = re.compile(rf"[A-Za-z0-9_.~-]{{1,{MAX_TOKEN_LENGTH}}}")
+TOKEN_PATTERN = rf"^[A-Za-z0-9_.~-]{{1,{MAX_TOKEN_LENGTH}}}$"
+TOKEN = re.compile(TOKEN_PATTERN)
 """What a tracking token may look like (anything else cannot be one)."""
+
+CODE = rf"[0-9A-Za-z_.-]{{1,{MAX_CODE_LENGTH}}}"
+"""What a service code may look like (unknown ones are simply not found)."""
+
+_NOT_IN_URL = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+URL_PATTERN = rf"^https?://[^{_NOT_IN_URL}/?#\[\]@]+(?:[/?#][^{_NOT_IN_URL}]*)?$"
+"""An http(s) URL with a host and no spaces or control characters (media_url, photos)."""
+
+ID = "[0-9]{1,18}"
+"""A service_request_id (a case id)."""
+
+
+def list_pattern(item: str, most: int | None = None) -> str:
+    """A comma-delimited list of `item`s (spaces and empty items allowed), as a regex."""
+    repeat = "*" if most is None else f"{{0,{most - 1}}}"
+    return rf"^[ ,]*(?:(?:{item}) *(?:,[ ,]*(?:{item}) *){repeat})?[ ,]*$"
+
+
+CODE_LIST_PATTERN = list_pattern(CODE)
+ID_LIST_PATTERN = list_pattern(ID, MAX_IDS)
+STATUS_LIST_PATTERN = list_pattern("[Oo][Pp][Ee][Nn]|[Cc][Ll][Oo][Ss][Ee][Dd]")
+
+_YEAR = "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"
+_TWO = "[0-9]{2}"
+W3C_PATTERN = (
+    rf"^ *(?:{_YEAR}(?:-(?:0[1-9]|1[0-2])(?:-(?:0[1-9]|[12][0-9]|3[01])"
+    rf"(?:T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{{1,9}})?)?"
+    rf"(?:Z|[+ -](?:[01][0-9]|2[0-3]):[0-5][0-9]))?)?)?)? *$"
+)
+"""A W3C-DTF date or datetime as `parse_w3c_datetime` reads it (a time needs its offset),
+or nothing (empty means absent)."""
 
 
 def single(params: Params, name: str) -> str | None:
     """The single value of an optional parameter; empty counts as absent (spec)."""
-    values = [v for v in params.get(name, ()) if v.strip()]
+    values = [v for v in params.get(name, ()) if v.strip(" ")]
     if not values:
         return None
     if any(_CONTROL.search(v) for v in values):
         raise InvalidInput("contains control characters", field=name)
     if len(values) > 1 and len(set(values)) > 1:
         raise InvalidInput("given more than once with different values", field=name)
-    return values[0].strip()
+    return values[0].strip(" ")
 
 
 def listed(params: Params, name: str) -> list[str]:
@@ -88,7 +124,7 @@ def listed(params: Params, name: str) -> list[str]:
         if _CONTROL.search(value) or "\t" in value or "\n" in value or "\r" in value:
             raise InvalidInput("contains control characters", field=name)
         for item in value.split(","):
-            item = item.strip()
+            item = item.strip(" ")
             if item and item not in out:
                 out.append(item)
     return out
@@ -105,9 +141,9 @@ def check_jurisdiction(params: Params) -> None:
 
 
 _W3C = re.compile(
-    r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
-    r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.(?P<f>\d{1,9}))?)?"
-    r"(?P<tz>Z|[+-]\d{2}:\d{2}))?)?)?$"
+    r"^(?P<y>[0-9]{4})(?:-(?P<m>[0-9]{2})(?:-(?P<d>[0-9]{2})"
+    r"(?:T(?P<H>[0-9]{2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2})(?:\.(?P<f>[0-9]{1,9}))?)?"
+    r"(?P<tz>Z|[+-][0-9]{2}:[0-9]{2}))?)?)?$"
 )
 
 
@@ -118,9 +154,9 @@ def parse_w3c_datetime(value: str, field: str) -> datetime:
     the jurisdiction's time. An offset whose "+" arrived as a space (an unencoded
     "+08:00" in a query string) is read as "+".
     """
-    text = value.strip()
-    text = re.sub(r" (\d{2}:\d{2})$", r"+\1", text)
-    match = _W3C.match(text)
+    text = value.strip(" ")
+    text = re.sub(r" ([0-9]{2}:[0-9]{2})$", r"+\1", text)
+    match = _W3C.fullmatch(text) if re.fullmatch(W3C_PATTERN, value) else None
     if match is None:
         raise InvalidInput(
             f"{value[:60]!r} is not a W3C datetime such as "
@@ -167,7 +203,7 @@ def whole_number(params: Params, name: str, default: int, low: int, high: int) -
     value = single(params, name)
     if value is None:
         return default
-    if not re.fullmatch(r"\d{1,9}", value):
+    if not re.fullmatch("0*[0-9]{1,9}", value):
         raise InvalidInput(f"must be a whole number from {low} to {high}", field=name)
     number = int(value)
     if not low <= number <= high:
@@ -189,22 +225,24 @@ class RequestQuery:
 
 
 def parse_request_query(params: Params, *, now: datetime | None = None) -> RequestQuery:
-    """Check the GET requests parameters and settle the window (default: the last 90 days)."""
+    """Check the GET requests parameters and settle the window (default: the last 90 days).
+
+    Every parameter is checked; service_request_id, when given, then overrides
+    the others (spec).
+    """
     check_jurisdiction(params)
     raw_ids = listed(params, "service_request_id")
-    if raw_ids:
-        if len(raw_ids) > MAX_IDS:
-            raise InvalidInput(f"at most {MAX_IDS} ids at once", field="service_request_id")
-        bad = [i for i in raw_ids if not re.fullmatch(r"\d{1,18}", i)]
-        if bad:
-            raise InvalidInput(
-                f"{bad[0][:40]!r} is not a service_request_id", field="service_request_id"
-            )
-        return RequestQuery(ids=tuple(int(i) for i in raw_ids))
-
+    if len(raw_ids) > MAX_IDS:
+        raise InvalidInput(f"at most {MAX_IDS} ids at once", field="service_request_id")
+    bad = [i for i in raw_ids if not re.fullmatch(ID, i)]
+    if bad:
+        raise InvalidInput(
+            f"{bad[0][:40]!r} is not a service_request_id", field="service_request_id"
+        )
     codes = listed(params, "service_code")
-    if any(len(c) > MAX_CODE_LENGTH for c in codes):
-        raise InvalidInput("service_code too long", field="service_code")
+    bad = [c for c in codes if not re.fullmatch(CODE, c)]
+    if bad:
+        raise InvalidInput(f"{bad[0][:40]!r} is not a service_code", field="service_code")
     statuses = [s.lower() for s in listed(params, "status")]
     bad_status = [s for s in statuses if s not in ("open", "closed")]
     if bad_status:
@@ -236,11 +274,15 @@ def parse_request_query(params: Params, *, now: datetime | None = None) -> Reque
             "start_date to end_date may not span more than 90 days", field="end_date"
         )
 
+    page = whole_number(params, "page", 1, 1, MAX_PAGE)
+    page_size = whole_number(params, "page_size", MAX_RESULTS, 1, MAX_RESULTS)
+    if raw_ids:
+        return RequestQuery(ids=tuple(int(i) for i in raw_ids))
     return RequestQuery(
         service_codes=tuple(codes),
         statuses=tuple(dict.fromkeys(statuses)),
         start=start,
         end=end,
-        page=whole_number(params, "page", 1, 1, MAX_PAGE),
-        page_size=whole_number(params, "page_size", MAX_RESULTS, 1, MAX_RESULTS),
+        page=page,
+        page_size=page_size,
     )

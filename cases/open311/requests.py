@@ -207,7 +207,7 @@ def list_requests(
 
 
 def _case_id(value: str) -> int:
-    if not re.fullmatch(r"\d{1,18}", value.strip()):
+    if not re.fullmatch("[0-9]{1,18}", value.strip()):
         raise NotFound(f"service_request_id {value[:40]!r} not found", field="service_request_id")
     return int(value.strip())
 
