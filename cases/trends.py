@@ -213,7 +213,7 @@ def _date_window(filters: CaseFilters) -> tuple[date, date]:
     return first, last
 
 
-def _month_window(months: object, filters: CaseFilters) -> list[date]:
+def month_window(months: object, filters: CaseFilters) -> list[date]:
     """First days of the `months` whole months ending by `to` (default: today)."""
     if isinstance(months, bool) or not isinstance(months, int):
         raise InvalidFilter("months must be a whole number", field="months")
@@ -314,7 +314,7 @@ def count_by_grid(
 def _month_counts(
     engine: Engine, months: object, filters: CaseFilters, settings: Settings
 ) -> tuple[GridWeights, np.ndarray, list[date], dict[str, Any]]:
-    periods = _month_window(months, filters)
+    periods = month_window(months, filters)
     weights = _weights(engine)
     after_last = date(periods[-1].year + periods[-1].month // 12, periods[-1].month % 12 + 1, 1)
     checked = _check(

@@ -248,7 +248,7 @@ def emerging_table(
     keys = classify_series(z, q, alpha=alpha, trend_alpha=trend_alpha)
     sig = ~np.isnan(q) & (q <= alpha)
     _, trend_z, trend_p = mann_kendall(z)
-    table = gpd.GeoDataFrame(
+    table = weights.frame(
         {
             "grid_code": weights.codes,
             "pattern": keys,
@@ -259,9 +259,7 @@ def emerging_table(
             "trend_p": trend_p,
             "final_z": z[:, -1],
             "island": weights.islands,
-        },
-        geometry=weights.grids.geometry.to_numpy(),
-        crs=weights.grids.crs,
+        }
     )
     table.attrs.update(
         {

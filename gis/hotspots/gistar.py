@@ -270,7 +270,7 @@ def hotspot_table(
     gi = gi_star(values, weights, permutations=permutations, seed=seed, randomisation=randomisation)
     q = bh_adjust(gi.p_norm)
     keys = classify(gi.z, q)
-    table = gpd.GeoDataFrame(
+    table = weights.frame(
         {
             "grid_code": weights.codes,
             "count": values.astype(np.int64) if np.all(values == np.round(values)) else values,
@@ -281,9 +281,7 @@ def hotspot_table(
             "hotspot_class": keys,
             "label": [HOTSPOT_CLASSES[k] for k in keys],
             "island": weights.islands,
-        },
-        geometry=weights.grids.geometry.to_numpy(),
-        crs=weights.grids.crs,
+        }
     )
     table.attrs.update(
         {

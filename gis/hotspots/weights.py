@@ -24,6 +24,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import sqlalchemy as sa
 from libpysal.graph import Graph
@@ -129,6 +130,12 @@ class GridWeights:
     def star_graph(self) -> Graph:
         """The weights with each grid its own neighbour (Gi*), as esda takes them."""
         return star_graph(self.adjacency)
+
+    def frame(self, columns: dict[str, Any]) -> gpd.GeoDataFrame:
+        """A GeoDataFrame of per-grid columns (weights order) with the grids' polygons."""
+        table = pd.DataFrame(columns)
+        table["geometry"] = self.grids.geometry.values  # a GeometryArray: keeps the CRS
+        return gpd.GeoDataFrame(table, geometry="geometry")
 
     def space_time_graph(self, periods: int) -> Graph:
         """The space-time weights of `periods` periods with self-weights (Gi*), cached."""
