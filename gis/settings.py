@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_window_s: int = Field(default=900, ge=1)
 
+    # Duty and patrols (cases.stations): a check-in counts inside the community's
+    # polygon or within this distance of the station; the weekly rule (half a day
+    # on duty); a patrol covers its track buffered this far on each side.
+    duty_checkin_radius_m: float = Field(default=200.0, gt=0, le=10_000)
+    duty_rule_hours: float = Field(default=4.0, gt=0, le=168)
+    patrol_buffer_m: float = Field(default=30.0, gt=0, le=1_000)
+    patrol_max_points: int = Field(default=100_000, ge=2)
+
     @property
     def managed_cluster(self) -> bool:
         """True when the project runs its own PostgreSQL (no DATABASE_URL)."""

@@ -287,12 +287,13 @@ def summary(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 from gridcli import calendarcmd as _calendarcmd  # noqa: E402
+from gridcli import dutycmd as _dutycmd  # noqa: E402
 from gridcli import intake as _intake  # noqa: E402
 from gridcli import open311cli as _open311cli  # noqa: E402
 from gridcli import ops as _ops  # noqa: E402
 from gridcli import usercmd as _usercmd  # noqa: E402
 
-for _module in (_intake, _open311cli, _ops, _usercmd, _calendarcmd):
+for _module in (_intake, _open311cli, _ops, _usercmd, _calendarcmd, _dutycmd):
     _module.register(app)
 
 

@@ -197,6 +197,8 @@ class _Title(MacroElement):
         self.html = esc(text) + (sub if subtitle else "")
 
 
+_LEAN_JS: Final = frozenset({"leaflet", "jquery"})
+_LEAN_CSS: Final = frozenset({"leaflet_css"})
 _ZOOM_RANGE: Final[dict[str, Any]] = {"minZoom": 8, "maxZoom": 19}
 
 
@@ -205,7 +207,8 @@ class Canvas:
 
     Builders make one Canvas, convert their WGS84 data with :meth:`points` /
     :meth:`frame`, add layers to :attr:`map`, then call :meth:`finish` (legend, layer
-    control, view). ``base`` overrides the setting (``None``: from settings).
+    control, view). ``base`` overrides the setting (``None``: from settings). Pass
+    ``icons=True`` to keep Bootstrap and Font Awesome for ``folium.Icon`` markers.
     """
 
     def __init__(
@@ -214,6 +217,7 @@ class Canvas:
         subtitle: str = "",
         base: BaseName | None = None,
         settings: Settings | None = None,
+        icons: bool = False,
     ) -> None:
         self.settings = settings or get_settings()
         name = base or self.settings.map_base_layer
@@ -230,6 +234,11 @@ class Canvas:
             # marker clusters need it).
             **_ZOOM_RANGE,
         )
+        if not icons:
+            # This map only: folium's Map loads Bootstrap, Font Awesome and
+            # awesome-markers for its Icon markers; pages without them load less.
+            self.map.default_js = [a for a in folium.Map.default_js if a[0] in _LEAN_JS]
+            self.map.default_css = [a for a in folium.Map.default_css if a[0] in _LEAN_CSS]
         root: Any = self.map.get_root()
         root.header.add_child(Element(_PAGE_STYLE), name="cg_style")
         root.title = esc(title)

@@ -13,6 +13,7 @@ Every builder of maps/ goes through these functions, so each rule lives here onc
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 from collections.abc import Iterable, Mapping
@@ -23,8 +24,15 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import shapely
+from pyproj import Transformer
 
-from gis.crs import to_metric, transform_geometry, wgs84_to_gcj02
+from gis.crs import (
+    metric_crs_around,
+    metric_transformer,
+    to_metric,
+    transform_geometry,
+    wgs84_to_gcj02,
+)
 
 __all__ = [
     "COORD_DECIMALS",
@@ -93,48 +101,66 @@ def to_display(frame: gpd.GeoDataFrame, display_crs: str) -> gpd.GeoDataFrame:
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _inverse(metric: str) -> Transformer:
+    return Transformer.from_crs(metric, "EPSG:4326", always_xy=True)
+
+
 def bin_points(
     lon: npt.ArrayLike,
     lat: npt.ArrayLike,
     cell_m: float,
     weight: npt.ArrayLike | None = None,
     keys: Mapping[str, npt.ArrayLike] | None = None,
+    max_cells: int | None = None,
 ) -> pd.DataFrame:
     """Count WGS84 points in square cells of ``cell_m`` metres; one row per cell.
 
     Columns: ``lon``, ``lat`` (the cell's centre, WGS84), ``count`` (sum of ``weight``,
-    1 per point by default) and one column per extra grouping key (e.g. a period).
-    Cells are squares in the metric CRS that :func:`gis.crs.to_metric` picks for the
-    points, so one district's bins stay put from one map to the next.
+    1 per point by default), one column per extra grouping key (e.g. a period), and
+    ``cell_m``. With ``max_cells`` the cell doubles until at most that many rows remain
+    (up to 6.4 km). Cells are squares of :func:`gis.crs.metric_crs` round the points
+    (centred to 0.1 degree), so one district's bins stay put from one map to the next.
     """
     if cell_m <= 0:
         raise ValueError("cell_m must be positive")
     x = np.asarray(lon, dtype=np.float64)
     y = np.asarray(lat, dtype=np.float64)
     _check_lonlat(x, y)
-    if x.size == 0:
-        return pd.DataFrame({"lon": [], "lat": [], **{k: [] for k in keys or {}}, "count": []})
-    metric = to_metric(gpd.GeoSeries(gpd.points_from_xy(x, y), crs="EPSG:4326"))
-    ix = np.floor(metric.x.to_numpy() / cell_m).astype(np.int64)
-    iy = np.floor(metric.y.to_numpy() / cell_m).astype(np.int64)
-    w = np.ones(len(x)) if weight is None else np.asarray(weight, dtype=np.float64)
-    frame = pd.DataFrame({"ix": ix, "iy": iy, "count": w})
     extra = list(keys or {})
-    for name, values in (keys or {}).items():
-        frame[name] = np.asarray(values)
-    cells = (
-        frame.groupby(["ix", "iy", *extra], sort=True, observed=True)["count"].sum().reset_index()
+    if x.size == 0:
+        empty: dict[str, list[float]] = {"lon": [], "lat": [], "count": [], "cell_m": []}
+        empty.update({k: [] for k in extra})
+        return pd.DataFrame(empty)
+    metric = metric_crs_around([x.min(), y.min(), x.max(), y.max()])
+    ex, ny = (np.asarray(v) for v in metric_transformer(metric).transform(x, y))
+    w = np.ones(len(x)) if weight is None else np.asarray(weight, dtype=np.float64)
+    while True:
+        frame = pd.DataFrame(
+            {
+                "ix": np.floor(ex / cell_m).astype(np.int64),
+                "iy": np.floor(ny / cell_m).astype(np.int64),
+                "count": w,
+            }
+        )
+        for name, values in (keys or {}).items():
+            frame[name] = np.asarray(values)
+        cells = (
+            frame.groupby(["ix", "iy", *extra], sort=True, observed=True)["count"]
+            .sum()
+            .reset_index()
+        )
+        if max_cells is None or len(cells) <= max(max_cells, 1) or cell_m >= 6_400:
+            break
+        cell_m *= 2
+    clon, clat = _inverse(metric).transform(
+        (cells["ix"].to_numpy() + 0.5) * cell_m, (cells["iy"].to_numpy() + 0.5) * cell_m
     )
-    centres = gpd.GeoSeries(
-        gpd.points_from_xy(
-            (cells["ix"].to_numpy() + 0.5) * cell_m, (cells["iy"].to_numpy() + 0.5) * cell_m
-        ),
-        crs=metric.crs,
-    ).to_crs("EPSG:4326")
-    out = pd.DataFrame({"lon": centres.x.to_numpy(), "lat": centres.y.to_numpy()})
+    out = pd.DataFrame({"lon": np.asarray(clon), "lat": np.asarray(clat)})
     for name in extra:
         out[name] = cells[name].to_numpy()
     out["count"] = cells["count"].to_numpy()
+    out["cell_m"] = cell_m
     return out
 
 

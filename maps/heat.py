@@ -36,18 +36,17 @@ def _require(points: pd.DataFrame, columns: tuple[str, ...]) -> None:
 def _cells(
     points: pd.DataFrame, cell_m: float, budget: int, keys: tuple[str, ...] = ()
 ) -> tuple[pd.DataFrame, float]:
-    """Bin raw points, doubling the cell until at most ``budget`` rows remain."""
-    while True:
-        cells = bin_points(
-            points["lon"].to_numpy(),
-            points["lat"].to_numpy(),
-            cell_m,
-            weight=points["count"].to_numpy() if "count" in points.columns else None,
-            keys={k: points[k].to_numpy() for k in keys},
-        )
-        if len(cells) <= max(budget, 1) or cell_m >= 5_000:
-            return cells, cell_m
-        cell_m *= 2
+    """Bin raw points, the cell doubling until at most ``budget`` rows remain."""
+    cells = bin_points(
+        points["lon"].to_numpy(),
+        points["lat"].to_numpy(),
+        cell_m,
+        weight=points["count"].to_numpy() if "count" in points.columns else None,
+        keys={k: points[k].to_numpy() for k in keys},
+        max_cells=budget,
+    )
+    size = float(cells["cell_m"].iloc[0]) if len(cells) else cell_m
+    return cells.drop(columns="cell_m"), size
 
 
 def _weights(counts: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -25,6 +25,7 @@ lists of folium are never touched (``add_js_link`` would change every later map)
 from __future__ import annotations
 
 import base64
+import json
 import mimetypes
 import re
 from collections.abc import Callable, Iterable
@@ -332,6 +333,27 @@ def _normalise(path: str) -> str:
     return "/".join(parts)
 
 
+_LEAFLET_JS: Final = "vendor/leaflet/dist/leaflet.js"
+_LEAFLET_IMAGES: Final = "vendor/leaflet/dist/images/"
+
+
+def _default_icon_script() -> str:
+    """Leaflet finds its default marker images beside leaflet.css; inline, there is no
+    such folder, so give L.Icon.Default the images themselves as data: URIs."""
+    urls = {
+        name: "data:image/png;base64,"
+        + base64.b64encode(_read_static(_LEAFLET_IMAGES + file)).decode("ascii")
+        for name, file in (
+            ("iconUrl", "marker-icon.png"),
+            ("iconRetinaUrl", "marker-icon-2x.png"),
+            ("shadowUrl", "marker-shadow.png"),
+        )
+    }
+    assign = "".join(f"o.{k}={json.dumps(v)};" for k, v in urls.items())
+    target = "L.Icon.Default.prototype.options"
+    return f"L.Icon.Default.imagePath='';(function(o){{{assign}}})({target});"
+
+
 def _inline(html: str) -> str:
     """Replace each known <script src>/<link rel=stylesheet> by the file's own text."""
 
@@ -340,6 +362,8 @@ def _inline(html: str) -> str:
         if path is None:
             return m.group(0)
         js = _read_static(path).decode("utf-8").replace("</script", "<\\/script")
+        if path == _LEAFLET_JS:
+            js += "\n" + _default_icon_script()
         return f"<script>{js}</script>"
 
     def style(m: re.Match[str]) -> str:

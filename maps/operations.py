@@ -119,11 +119,13 @@ def _case_layer(
             icon_create_function=_CLUSTER_ICON % css.replace("cg-dot", "cg-cluster"),
         )
         return cluster, f"{len(cases)} 件，逐件显示"
-    cell_m = canvas.settings.map_cell_m * 2
-    cells = bin_points(cases["lon"].to_numpy(), cases["lat"].to_numpy(), cell_m)
-    while len(cells) > limit:
-        cell_m *= 2
-        cells = bin_points(cases["lon"].to_numpy(), cases["lat"].to_numpy(), cell_m)
+    cells = bin_points(
+        cases["lon"].to_numpy(),
+        cases["lat"].to_numpy(),
+        canvas.settings.map_cell_m * 2,
+        max_cells=limit,
+    )
+    cell_m = float(cells["cell_m"].iloc[0])
     x, y = canvas.points(cells["lon"].to_numpy(), cells["lat"].to_numpy())
     frame = gpd.GeoDataFrame(
         {"count": cells["count"].astype(int)},

@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, pool
 
 import cases.accounts.models  # registers the account tables on Base.metadata
 import cases.models  # noqa: F401 - registers the workflow tables on Base.metadata
+import cases.stations.models  # noqa: F401 - registers duty, patrol and frontage tables
 from gis.models import Base
 
 config = context.config

@@ -21,6 +21,7 @@ from folium.plugins import Fullscreen
 
 from gis.crs import wgs84_to_gcj02
 from gis.settings import ROOT, get_settings
+from maps.base import Canvas
 from maps.choropleth import choropleth
 from maps.export import save_standalone
 from maps.heat import heatmap, heatmap_over_time
@@ -252,13 +253,30 @@ def test_an_unknown_cdn_asset_fails_loudly() -> None:
     assert "leaflet.fullscreen" in str(err.value)
 
 
+def icon_map() -> folium.Map:
+    """A page with folium's Icon markers: Bootstrap, Font Awesome, glyphicons, images."""
+    canvas = Canvas("图标", icons=True)
+    folium.Marker([22.6, 113.08], icon=folium.Icon(prefix="fa", icon="house")).add_to(canvas.map)
+    folium.Marker([22.61, 113.09], icon=folium.Icon(icon="info-sign")).add_to(canvas.map)
+    return canvas.finish()
+
+
+def test_lean_pages_load_only_what_they_use(pages: dict[str, str]) -> None:
+    assert "bootstrap" not in " ".join(references(pages["choropleth"]))
+    icons = references(render(icon_map()))
+    assert any("fontawesome" in u for u in icons) and any("glyphicons" in u for u in icons)
+
+
 def test_standalone_page_has_everything_inside(tmp_path: Path, stations: gpd.GeoDataFrame) -> None:
-    path = save_standalone(operations(stations=stations), tmp_path / "ops.html")
+    path = save_standalone(icon_map(), tmp_path / "icons.html")
     html = path.read_text(encoding="utf-8")
     assert references(html) == []  # no src/href at all: scripts and styles are inline
     assert not re.search(r"https?://", html.split("<body>")[1])
     assert "Leaflet 1.9.4" in html
     assert "data:font/woff2;base64," in html  # Font Awesome's fonts, embedded
+    assert "data:image/png;base64," in html  # awesome-markers' sprite
+    ops = save_standalone(operations(stations=stations), tmp_path / "ops.html")
+    assert references(ops.read_text(encoding="utf-8")) == []
 
 
 def test_standalone_copy_mode_copies_the_assets_it_uses(tmp_path: Path) -> None:
@@ -268,8 +286,8 @@ def test_standalone_copy_mode_copies_the_assets_it_uses(tmp_path: Path) -> None:
     assert urls and all(u.startswith("./vendor/") for u in urls)
     for url in urls:
         assert (tmp_path / url).is_file()
-    fonts = tmp_path / "vendor/@fortawesome/fontawesome-free/webfonts/fa-solid-900.woff2"
-    assert fonts.is_file()
+    leaflet_images = tmp_path / "vendor/leaflet/dist/images/layers.png"
+    assert leaflet_images.is_file()  # what leaflet.css refers to comes along
 
 
 def test_raw_points_below_the_threshold_cells_above(monkeypatch: pytest.MonkeyPatch) -> None:

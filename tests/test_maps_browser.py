@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playw
 
 from gis.crs import wgs84_to_gcj02
 from gis.settings import ROOT
+from maps.base import Canvas
 from maps.choropleth import choropleth
 from maps.export import save_standalone
 from maps.heat import heatmap, heatmap_over_time
@@ -117,6 +119,10 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PreviewServer]:
     save_standalone(
         operations(stations=f["stations"], cases=f["cases"]), folder / "standalone.html"
     )
+    icons = Canvas("图标", icons=True)
+    folium.Marker([22.6, 113.08], icon=folium.Icon(prefix="fa", icon="house")).add_to(icons.map)
+    folium.Marker([22.61, 113.09], icon=folium.Icon(icon="info-sign")).add_to(icons.map)
+    save_standalone(icons.finish(), folder / "icons.html")
     one = f["stations"].iloc[[5]]
     (folder / "amap.html").write_text(render(operations(stations=one, base="amap")), "utf-8")
     with PreviewServer(folder) as server:
@@ -273,17 +279,23 @@ def test_injected_script_does_not_run(site: PreviewServer, visit: Visit, name: s
     assert visit.errors == []
 
 
-def test_standalone_page_fetches_nothing_else(site: PreviewServer, visit: Visit) -> None:
-    url = site.url("standalone.html")
+@pytest.mark.parametrize("name", ["standalone", "icons"])
+def test_standalone_page_fetches_nothing_else(
+    site: PreviewServer, visit: Visit, screenshots: Path, name: str
+) -> None:
+    url = site.url(f"{name}.html")
     _open(visit, url)
-    # Font Awesome and the glyphicons are embedded: their fonts load without a request.
-    loaded = visit.page.evaluate(
-        """async () => [
-            (await document.fonts.load('900 16px "Font Awesome 6 Free"')).length,
-            (await document.fonts.load('16px "Glyphicons Halflings"')).length,
-        ]"""
-    )
-    assert loaded == [1, 1]
+    visit.page.screenshot(path=str(screenshots / f"standalone-{name}.png"))
+    if name == "icons":
+        # Font Awesome and the glyphicons are embedded: their fonts load with no request.
+        loaded = visit.page.evaluate(
+            """async () => [
+                (await document.fonts.load('900 16px "Font Awesome 6 Free"')).length,
+                (await document.fonts.load('16px "Glyphicons Halflings"')).length,
+            ]"""
+        )
+        assert loaded == [1, 1]
+        assert visit.page.locator(".awesome-marker:not(.awesome-marker-shadow)").count() == 2
     assert visit.requests == [url]
     assert visit.errors == []
 
