@@ -20,6 +20,13 @@ its Gi_Bin ±3/±2/±1). The 999 permutations still run (esda's conditional
 randomisation) and their pseudo p-value is reported beside, as `p_sim`, for
 readers who want it.
 
+What the choice costs: the normal approximation is poor for very skewed
+counts. On the generated sample year (median 8 cases per grid, maximum 820)
+the lowest z is about -1, so no grid can be a cold spot, while BH on `p_sim`
+passes about 600 low-count neighbourhoods as cold (and a few more hot ones,
+125 grids sitting on the 0.001 floor). Hot spots, what the bureau acts on,
+agree; read "no cold spot" on such data as "not testable by this method".
+
 Speed: esda's own randomisation loops in Python over the grids, about
 0.5-1 s for the district here (numba, not a dependency, compiled it in two
 minutes and then ran it in 0.5 s). `gi_star` therefore asks esda for the
