@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 import shapely
-from shapely.geometry import LineString, MultiLineString
 import sqlalchemy as sa
+from shapely.geometry import LineString, MultiLineString
 from sqlalchemy.engine import Connection
 
 from gis import crs as crsmod

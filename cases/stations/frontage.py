@@ -22,8 +22,8 @@ from sqlalchemy.engine import Engine
 
 from cases.access import Principal
 from cases.errors import Forbidden, InvalidInput
-from cases.stations.duty import iso
 from cases.stations.models import FRONTAGE_ITEMS
+from cases.stations.shifts import iso
 from gis import crs as crsmod
 from gis.locate import InvalidLocation, locate
 from gis.settings import Settings, get_settings

@@ -31,10 +31,10 @@ from cases.access import Principal
 from cases.catalogue import CATALOGUE_FILE, load_catalogue
 from cases.errors import DomainError, InvalidInput, NotFound
 from cases.intake import ComplaintIn, submit_complaint
-from cases.stations.duty import FUTURE_SLACK, iso
 from cases.stations.frontage import item_code
 from cases.stations.models import FRONTAGE_ITEMS
 from cases.stations.places import check_place, check_self, station_place
+from cases.stations.shifts import FUTURE_SLACK, iso
 from gis import crs as crsmod
 from gis.settings import Settings, get_settings
 from gis.tracks import TrackError, community_coverage, grids_passed, read_track
