@@ -1,10 +1,20 @@
 """Tables of the case workflow: cases, their append-only events, API keys,
-idempotency records.
+idempotency records, and the staging table of bulk loads.
 
 A case row carries where it was located (the exact grid row of its generation,
-plus the codes, so it reads the same after the layout moves on). Every state
-change bumps `version` (optimistic concurrency) and appends a `case_event` in
-the same transaction; nothing is deleted.
+a foreign key, plus the codes, so it reads the same after the layout moves
+on). Every state change bumps `version` (optimistic concurrency) and appends a
+`case_event` in the same transaction; events are append-only in the database
+itself (a trigger refuses UPDATE, DELETE and TRUNCATE for every role).
+
+`case_file` and `case_event` are partitioned by case id (migration
+0005_case_integrity): one pair of partitions for the cases filed one at a time
+(ids from the sequence, below 2^40) and one pair per large bulk load (a block
+of ids of its own), made, indexed after the load and attached by the
+database functions `case_batch_open` and `case_batch_close`. Attaching checks
+the foreign keys of a whole load in one query each. A unique index must
+contain the partition key, so each partition has its own unique index on the
+tracking token.
 """
 
 from __future__ import annotations
@@ -17,13 +27,16 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     DateTime,
     Double,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    Sequence,
     String,
+    Table,
     Text,
     func,
     text,
@@ -32,6 +45,11 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gis.models import SRID, Base
+
+LIVE_END = 2**40
+"""Case ids below this are filed one at a time (case_file_id_seq, the live partitions)."""
+BATCH_SPAN = 2**24
+"""Case ids per bulk load's partitions (case_batch_seq hands out their first id)."""
 
 CASE_STATUSES = ("open", "needs_location", "referred_out", "merged", "closed")
 TIERS = ("minor", "moderate", "major")
@@ -43,7 +61,8 @@ class Case(Base):
 
     __tablename__ = "case_file"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    token: Mapped[str] = mapped_column(String(32), unique=True)
+    # Unique in each partition (an index of its own there; see the module docs).
+    token: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))
     subclass_code: Mapped[str] = mapped_column(String(16))
     tier: Mapped[str] = mapped_column(String(8))
@@ -60,9 +79,7 @@ class Case(Base):
     geom = mapped_column(Geometry("POINT", srid=SRID, spatial_index=False), nullable=True)
     locate_method: Mapped[str] = mapped_column(String(12), default="none")
     locate_distance_m: Mapped[float | None] = mapped_column(Double)
-    # No foreign key: grid rows are never updated or deleted (each load writes a
-    # new generation), and the check would cost a trigger call per case in bulk.
-    grid_cell_id: Mapped[int | None] = mapped_column(Integer)
+    grid_cell_id: Mapped[int | None] = mapped_column(ForeignKey("grid_cell.id"))
     grid_code: Mapped[str | None] = mapped_column(String(15))
     community_code: Mapped[str | None] = mapped_column(String(12))
     subdistrict_code: Mapped[str | None] = mapped_column(String(9))
@@ -90,22 +107,45 @@ class Case(Base):
         Index("case_subclass_reported_idx", "subclass_code", "reported_at"),
         Index("case_reported_idx", "reported_at"),
         Index("case_master_idx", "master_id", postgresql_where=text("master_id IS NOT NULL")),
+        {"postgresql_partition_by": "RANGE (id)"},
     )
 
 
 class CaseEvent(Base):
-    """One state change of a case; append-only."""
+    """One state change of a case; append-only (a trigger refuses UPDATE and DELETE).
+
+    Keyed (case_id, id): the events of a case sit together in its partition.
+    `id` comes from case_event_id_seq for cases filed one at a time; a bulk
+    load numbers its events from its cases' ids (see cases.bulk.store).
+    """
 
     __tablename__ = "case_event"
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    # No foreign key: events are only written with their case, by the workflow,
-    # in the same statement or transaction; the check was a trigger call each.
-    case_id: Mapped[int] = mapped_column(BigInteger)
+    case_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("case_file.id"), primary_key=True
+    )
+    id: Mapped[int] = mapped_column(
+        BigInteger, Sequence("case_event_id_seq"), primary_key=True, autoincrement=True
+    )
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     kind: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(64), default="system")
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
-    __table_args__ = (Index("case_event_case_idx", "case_id", "at"),)
+    __table_args__ = ({"postgresql_partition_by": "RANGE (case_id)"},)
+
+
+bulk_point = Table(
+    "bulk_point",
+    Base.metadata,
+    Column("id", BigInteger, nullable=False),
+    Column("geom", Geometry("POINT", srid=SRID, spatial_index=False), nullable=True),
+    prefixes=["UNLOGGED"],
+)
+"""Where `grid assign` stages the points it locates (unlogged; emptied by each load).
+
+An ordinary (unlogged) table, not a temporary one, so that parallel workers can
+read it while locating. Each load takes it whole (TRUNCATE, held to the end of
+its transaction), so bulk loads run one after another.
+"""
 
 
 class ApiKey(Base):

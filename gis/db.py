@@ -7,16 +7,12 @@ Alembic to head. Both are idempotent, so `make setup` can run them every time.
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Connection, CursorResult, Engine, make_url
+from sqlalchemy.engine import Engine, make_url
 
 from gis.settings import ROOT, Settings, get_settings
 
@@ -85,37 +81,3 @@ def ping(engine: Engine) -> bool:
             return conn.execute(sa.text("SELECT 1")).scalar() == 1
     except sa.exc.SQLAlchemyError:
         return False
-
-
-_BIND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-
-
-def execute_prepared(
-    conn: Connection, statement: sa.TextClause, params: Mapping[str, Any] | None = None
-) -> CursorResult[Any]:
-    """Run a hot statement as a server-side prepared statement.
-
-    psycopg2 sends every statement as text, so PostgreSQL plans it every time;
-    for the short statements of one request, planning costs more than running.
-    The first use on a pooled connection PREPAREs it (parameter types inferred
-    by PostgreSQL from the statement), later uses only EXECUTE it. `:name`
-    binds become `$n`; values are passed positionally and adapted by psycopg2.
-    """
-    sql = statement.text
-    names: list[str] = []
-    for name in _BIND.findall(sql):
-        if name not in names:
-            names.append(name)
-    digest = hashlib.sha1(sql.encode(), usedforsecurity=False).hexdigest()[:16]
-    label = f"cg_{digest}"
-    info = conn.connection.info
-    prepared: set[str] = info.setdefault("cg_prepared", set())
-    if label not in prepared:
-        body = _BIND.sub(lambda m: f"${names.index(m[1]) + 1}", sql)
-        with conn.connection.dbapi_connection.cursor() as cur:  # type: ignore[union-attr]
-            cur.execute(f"PREPARE {label} AS {body}")
-        prepared.add(label)
-    values = tuple((params or {})[n] for n in names)
-    placeholders = ", ".join(["%s"] * len(values))
-    call = f"EXECUTE {label}({placeholders})" if values else f"EXECUTE {label}"
-    return conn.exec_driver_sql(call, values)

@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     # Locating: a point in a sliver gap inside the district goes to the nearest
     # grid within this distance; the same distance decides the "gap" check.
     gap_snap_m: float = 50.0
+
+    # Hot statements are PREPAREd once per pooled connection (gis.prepared).
+    # Turn off behind a pooler in transaction mode (PgBouncer), where prepared
+    # statements do not follow a client from one transaction to the next.
+    prepared_statements: bool = True
+    # Bulk assignment (cases.bulk): a file with at least this many good rows is
+    # written into partitions of its own, indexed after the load and attached
+    # (foreign keys checked once, set-based); smaller files go row by row.
+    bulk_partition_rows: int = Field(default=100_000, ge=1)
     # Layout checks: overlaps between siblings and gaps in the parent's
     # coverage smaller than these are noise, larger ones stop a load.
     overlap_tolerance_m2: float = 10.0

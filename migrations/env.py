@@ -17,9 +17,15 @@ target_metadata = Base.metadata
 
 
 def include_object(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
-    """Leave PostGIS's own tables and the benchmarks' scratch tables alone."""
-    if type_ == "table" and (name in {"spatial_ref_sys"} or str(name).startswith("bench_")):
+    """Leave PostGIS's own tables, the benchmarks' scratch tables and the
+    partitions of case_file/case_event (`*_part_*`: made by migrations and bulk
+    loads; the models describe their parents) alone."""
+    if type_ == "table" and (
+        name in {"spatial_ref_sys"} or str(name).startswith("bench_") or "_part_" in str(name)
+    ):
         return False
+    if type_ == "foreign_key_constraint" and "_part_" in str(obj.referred_table.name):
+        return False  # PostgreSQL's own copy of a foreign key, per referenced partition
     return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)
 
 

@@ -15,10 +15,13 @@ from shapely.geometry import Point
 from sqlalchemy.engine import Connection, Engine
 from typer.testing import CliRunner
 
-from cases.bulk import AssignError, AssignResult, _scan_csv, assign_file
+from cases.bulk import AssignError, AssignResult, assign_file
+from cases.bulk.read import scan_csv
+from cases.calendar import load_calendar
 from cases.catalogue import load_catalogue
 from gis.crs import UnknownCRSError, wgs84_to_gcj02
 from gis.locate import locate
+from gis.settings import Settings
 
 _INSIDE = sa.text("""
     SELECT g.code, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat
@@ -48,7 +51,8 @@ def _cases(conn: Connection, file_name: str) -> dict[int, Any]:
     """Cases of a file by line number."""
     rows = conn.execute(
         sa.text("""
-        SELECT c.*, (SELECT count(*) FROM case_event e WHERE e.case_id = c.id) AS events
+        SELECT c.*, (SELECT array_agg(e.kind ORDER BY e.at, e.id) FROM case_event e
+                     WHERE e.case_id = c.id) AS events
         FROM case_file c WHERE c.external_ref LIKE :p"""),
         {"p": f"{file_name}:%"},
     ).mappings()
@@ -129,15 +133,26 @@ def test_csv_good_and_bad_rows(
         )
         assert c["tier"] == catalogue.subclass(c["subclass_code"]).tier
         assert c["source"] == "bulk" and c["crs_in"] == "wgs84"
-        assert c["reporter_name_enc"] is None and c["events"] == 1
+        assert c["reporter_name_enc"] is None
+        assert c["events"] == ["created", "located", "dispatched"]
+        # The clock starts at dispatch: for a row of a file, its reported_at.
+        due = load_calendar().add_working_hours(
+            c["reported_at"], catalogue.subclass(c["subclass_code"]).time_limit_hours
+        )
+        assert c["due_at"] == due
+        assert c["officer_code"] is not None
     assert cases[3]["subclass_code"] == "0401"  # "401": a leading zero Excel dropped
     assert cases[3]["description"] == "跨行的\n描述" and cases[3]["address"] == "北街"
     assert cases[2]["reported_at"].isoformat() == "2025-06-01T00:15:00+00:00"
     assert cases[3]["reported_at"].isoformat() == "2025-06-01T01:00:00+00:00"  # naive: +08:00
     assert cases[13]["status"] == "needs_location" and cases[13]["geom"] is None
     assert cases[13]["locate_method"] == "none" and cases[13]["address"] == "北街某号"
+    assert cases[13]["events"] == ["created", "needs_location"]
+    assert cases[13]["crs_in"] is None and cases[13]["district_code"] is None
+    assert cases[13]["due_at"] is None and cases[13]["officer_code"] is None
     assert cases[15]["status"] == "referred_out" and cases[15]["district_code"] == "440704"
     assert "江海区" in cases[15]["status_note"] and cases[15]["grid_code"] is None
+    assert cases[15]["events"] == ["created", "located", "referred_out"]
     tokens = [c["token"] for c in cases.values()]
     assert len(set(tokens)) == 5 and all(len(t) == 24 for t in tokens)
     assert result.referred_to == {"江海区": 1}
@@ -244,7 +259,7 @@ def test_scan_counts_records_and_fields() -> None:
     data = b'a,b\n1,"x\ny"\n\n2,3,4\r\n5,6'
     buf = np.frombuffer(data, dtype=np.uint8)
     breaks = np.flatnonzero(buf == 10).astype(np.int64)
-    scan = _scan_csv(buf, 0, breaks)
+    scan = scan_csv(buf, 0, breaks)
     assert list(scan.lines) == [1, 2, 4, 5, 6]
     assert list(scan.fields) == [2, 2, 1, 3, 2]
     assert list(scan.empty) == [False, False, True, False, False]
@@ -325,10 +340,68 @@ def test_tokens_are_sorted_base32hex(monkeypatch: pytest.MonkeyPatch) -> None:
     import base64
     import os
 
-    import cases.bulk as bulk
+    import cases.bulk.validate as validate
 
     raw = os.urandom(15 * 40)
-    monkeypatch.setattr(bulk.os, "urandom", lambda n: raw[:n])
-    tokens = [t.as_py() for t in bulk._tokens(40)]
+    monkeypatch.setattr(validate.os, "urandom", lambda n: raw[:n])
+    tokens = [t.as_py() for t in validate.tokens(40)]
     expected = sorted(base64.b32hexencode(raw[i * 15 : (i + 1) * 15]).decode() for i in range(40))
     assert tokens == expected
+
+
+def test_a_large_load_gets_partitions_of_its_own_and_the_same_cases(
+    engine: Engine,
+    conn: Connection,
+    settings: Settings,
+    tmp_path: Path,
+    places: dict[str, tuple[float, float, str]],
+) -> None:
+    """Over `bulk_partition_rows`, a load is written into its own partitions, indexed and
+    attached afterwards (foreign keys checked then); the cases are the same as row by row."""
+    (ax, ay, _), (bx, by, _) = places["a"], places["b"]
+    nx, ny = NEIGHBOUR
+    body = (
+        "lon,lat,subclass,reported_at,description,address\n"
+        f"{ax},{ay},0101,2025-06-02T08:15:00+08:00,垃圾,\n"
+        f"{bx},{by},0401,2025-06-02T20:00:00+08:00,占道,北街\n"
+        ",,0101,2025-06-03,,北街某号\n"
+        f"{nx},{ny},0401,2025-06-01T10:00:00Z,,\n"
+    )
+    results, cases = {}, {}
+    for name, rows in (("live", 1_000_000), ("batch", 1)):
+        tag = uuid.uuid4().hex[:8]
+        path = _write(tmp_path / f"{name}-{tag}.csv", body.replace("垃圾", f"垃圾 {tag}"))
+        one = settings.model_copy(update={"bulk_partition_rows": rows})
+        results[name] = assign_file(engine, path, "wgs84", settings=one)
+        cases[name] = _cases(conn, path.name)
+    assert results["live"].partition is None
+    part = results["batch"].partition
+    assert part is not None and part.startswith("case_file_part_b")
+    attached = conn.execute(
+        sa.text("SELECT relispartition FROM pg_class WHERE relname = :p"), {"p": part}
+    ).scalar_one()
+    assert attached is True
+    where = (
+        conn.execute(
+            sa.text(
+                "SELECT DISTINCT tableoid::regclass::text FROM case_file WHERE external_ref LIKE :p"
+            ),
+            {"p": "batch-%"},
+        )
+        .scalars()
+        .all()
+    )
+    assert part in where
+    differ = {"id", "token", "external_ref", "created_at", "description"}
+    for line in (2, 3, 4, 5):
+        live, batch = cases["live"][line], cases["batch"][line]
+        assert {k: v for k, v in live.items() if k not in differ} == {
+            k: v for k, v in batch.items() if k not in differ
+        }
+        assert batch["id"] >= 2**40 > live["id"]
+    events = conn.execute(
+        sa.text("""
+        SELECT e.id, e.case_id FROM case_event e JOIN case_file c ON c.id = e.case_id
+        WHERE c.external_ref LIKE 'batch-%' ORDER BY e.case_id, e.id""")
+    ).all()
+    assert [e.id // 4 for e in events] == [e.case_id for e in events]

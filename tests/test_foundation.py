@@ -165,18 +165,3 @@ def test_unreachable_database_is_a_clear_error() -> None:
     )
     assert run.returncode == 3 and "not reachable" in run.stderr
     assert "Traceback" not in run.stderr
-
-
-def test_execute_prepared_plans_once_and_binds_by_name(engine: Engine, sample_layout: int) -> None:
-    from gis.db import execute_prepared
-
-    stmt = sa.text("SELECT CAST(:a AS int) + :b::int AS s, :a::text || 'x' AS t, '12:30' AS c")
-    with engine.connect() as conn:
-        before = conn.execute(sa.text("SELECT count(*) FROM pg_prepared_statements")).scalar()
-        first = execute_prepared(conn, stmt, {"a": 2, "b": 3}).mappings().one()
-        conn.rollback()  # a prepared statement outlives the transaction it was made in
-        second = execute_prepared(conn, stmt, {"a": 5, "b": 1}).mappings().one()
-        after = conn.execute(sa.text("SELECT count(*) FROM pg_prepared_statements")).scalar()
-    assert (first["s"], first["t"], first["c"]) == (5, "2x", "12:30")
-    assert (second["s"], second["t"]) == (6, "5x")
-    assert after == before + 1

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -19,9 +20,6 @@ from cases.errors import Conflict, InvalidInput, NotFound
 from cases.idempotency import run_idempotent
 from cases.intake import (
     ComplaintIn,
-    _lock_keys,
-    _on_duty,
-    _placement,
     case_events,
     check_coordinates,
     get_case,
@@ -29,8 +27,10 @@ from cases.intake import (
     open311_status,
     submit_complaint,
 )
+from cases.intake.duplicates import FIND_MASTER, lock_keys
+from cases.intake.rules import duty_slot, officer_slot, placement
 from gis import crs as crsmod
-from gis.locate import Location
+from gis.district import HomeDistrict
 from gis.privacy import decrypt
 from gis.settings import Settings
 
@@ -80,6 +80,14 @@ def complaint(**kw: Any) -> ComplaintIn:
     base: dict[str, Any] = {"subclass": "0103", "description": "人行道上堆满建材"}
     base.update(kw)
     return ComplaintIn.model_validate(base)
+
+
+def _on_duty(weekday: int | None, half: str | None, now: datetime) -> bool:
+    """The rule's duty slot of `now` (Asia/Shanghai) is the officer's."""
+    slot = duty_slot(
+        np.array([np.datetime64(now.astimezone(UTC).replace(tzinfo=None), "us")]), "Asia/Shanghai"
+    )
+    return bool(officer_slot(weekday, half) == slot[0])
 
 
 def raw_case(engine: Engine, case_id: int) -> Any:
@@ -147,6 +155,8 @@ def test_on_duty_rule() -> None:
     assert _on_duty(0, "am", monday_am) and not _on_duty(0, "pm", monday_am)
     assert not _on_duty(1, "am", monday_am) and not _on_duty(None, None, monday_am)
     assert _on_duty(0, "pm", monday_am + timedelta(hours=6))
+    sunday_pm = datetime(2026, 11, 29, 15, 59, tzinfo=UTC)  # 23:59 on Sunday in Shanghai
+    assert _on_duty(6, "pm", sunday_pm) and not _on_duty(0, "am", sunday_pm)
 
 
 _snap_points: dict[int, Point] = {}
@@ -242,20 +252,27 @@ def test_address_only_needs_location(engine: Engine, settings: Settings) -> None
 
 
 def test_placement_of_every_locate_method() -> None:
-    def loc(method: str, district: str | None = None) -> Location:
-        return Location(
-            lon=113.0, lat=22.6, inside=method != "outside", method=method, district=district
-        )
+    import pyarrow as pa
 
-    assert _placement(None)[0] == "needs_location"
-    assert _placement(loc("contained"))[0] == "open"
-    assert _placement(loc("snapped"))[0] == "open"
-    assert _placement(loc("unassigned"))[0] == "needs_location"
-    assert _placement(loc("outside", "江海区")) == (
+    methods = ["none", "contained", "snapped", "unassigned", "outside", "outside"]
+    names = [None, None, None, None, "江海区", None]
+    status, note = placement(pa.array(methods), pa.array(names, pa.string()))
+    assert status.to_pylist() == [
+        "needs_location",
+        "open",
+        "open",
+        "needs_location",
         "referred_out",
+        "referred_out",
+    ]
+    assert note.to_pylist() == [
+        "无坐标，待调度员按地址定位",
+        "",
+        "",
+        "位于辖区内但不在任何网格内，待调度员定位",
         "转办：该位置不在本区，属江海区，待指挥中心转交该区处理",
-    )
-    assert _placement(loc("outside"))[0] == "referred_out"
+        "转办：该位置不在本区及相邻区，待指挥中心核实转交",
+    ]
     assert [
         open311_status(s) for s in ("open", "needs_location", "merged", "referred_out", "closed")
     ] == ["open", "open", "open", "closed", "closed"]
@@ -323,11 +340,15 @@ def test_bad_coordinates_are_refused(
     assert err.value.field == field and words in err.value.message
 
 
+HOME = HomeDistrict("440703", "蓬江区", 113.08, 22.6, (112.9, 22.5, 113.2, 22.8), 1)
+
+
 def test_check_coordinates_projected_swapped() -> None:
     x, y = crsmod.from_wgs84(113.08, 22.6, "EPSG:4547")
-    assert check_coordinates(x, y, "EPSG:4547")[2] == "EPSG:4547"
-    with pytest.raises(InvalidInput, match="swapped"):
-        check_coordinates(y, x, "EPSG:4547")
+    assert check_coordinates(x, y, "EPSG:4547", home=HOME)[2] == "EPSG:4547"
+    with pytest.raises(InvalidInput, match="swapped") as err:
+        check_coordinates(y, x, "EPSG:4547", home=HOME)
+    assert "蓬江区 is near lon 113.08, lat 22.60" in err.value.message
 
 
 def test_unknown_subclass(engine: Engine, settings: Settings) -> None:
@@ -519,7 +540,9 @@ def test_lock_cells_overlap_for_points_within_the_radius() -> None:
         dy = rnd.uniform(-r, r) / 110_500
         if (dx * 102_000) ** 2 + (dy * 110_500) ** 2 > r * r:
             continue
-        assert set(_lock_keys("0101", x, y, r)) & set(_lock_keys("0101", x + dx, y + dy, r))
+        assert set(lock_keys("0101", x, y, r, HOME)) & set(
+            lock_keys("0101", x + dx, y + dy, r, HOME)
+        )
 
 
 # ------------------------------------------------------- privacy and views
@@ -699,8 +722,6 @@ def test_idempotency_concurrent_same_key(
 
 def test_duplicate_search_uses_an_index(conn: Connection) -> None:
     """A year of cases: the search reads only its subclass's time window, by index."""
-    from cases.intake import _FIND_MASTER
-
     now = datetime.now(UTC)
     conn.execute(
         sa.text("""
@@ -716,7 +737,7 @@ def test_duplicate_search_uses_an_index(conn: Connection) -> None:
     conn.execute(sa.text("ANALYZE case_file"))
     plan = (
         conn.execute(
-            sa.text("EXPLAIN " + _FIND_MASTER.text),
+            sa.text("EXPLAIN " + FIND_MASTER.text),
             {
                 "subclass": "0101",
                 "x": 113.08,
@@ -731,7 +752,7 @@ def test_duplicate_search_uses_an_index(conn: Connection) -> None:
         .all()
     )
     conn.rollback()  # the rows were only for the planner
-    assert any("case_subclass_reported_idx" in line for line in plan), plan
+    assert any("subclass_reported_idx" in line for line in plan), plan
     assert not any("Seq Scan on case_file" in line for line in plan), plan
 
 

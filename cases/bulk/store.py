@@ -1,0 +1,488 @@
+"""Storing a load: stage and locate the points, apply the rules, COPY cases and events.
+
+All in the caller's transaction, set-based, no statement per row:
+
+1. stage: the points are COPY-ed into `bulk_point` (unlogged, so parallel
+   workers can read it; taken whole by TRUNCATE, so loads queue one after
+   another) with their row's position as id;
+2. locate: gis.locate.locate_table over them;
+3. place: the located points come back in one COPY, are met with the layout
+   (grid → community, subdistrict, station, squad; neighbour names) and the
+   roster of officers, and go through cases.intake.rules — the same rules
+   as a complaint filed one at a time;
+4. write: cases and events are COPY-ed straight into their tables, in order
+   of `reported_at`. A load of at least `settings.bulk_partition_rows` good
+   rows goes into partitions of its own (`case_batch_open`): no index to
+   keep up row by row and no foreign-key check per row; `case_batch_close`
+   then builds their indexes in one pass each and attaches them, which
+   checks the foreign keys of the whole load with one query per key. A
+   smaller load goes into the live partitions, checked row by row.
+
+Events of a batch are numbered from their case's id (id × 4 + 0, 1, 2: at
+most three events per case at intake), so their ids never meet those of
+case_event_id_seq (case ids of batches start at 2^40).
+
+COPY format: CSV written by pyarrow (C++, in chunks while PostgreSQL reads);
+bench/copyfmt.py measures it against a hand-written binary encoder.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+
+from cases.bulk.result import AssignResult, FloatArray, Progress
+from cases.bulk.validate import tokens
+from cases.calendar import WorkCalendar
+from cases.catalogue import Catalogue
+from cases.intake.rules import EVENTS_PER_CASE, Decision, OfficerRoster, Placed, decide
+from cases.models import BATCH_SPAN, LIVE_END
+from gis.locate import locate_table
+from gis.settings import Settings
+
+COPY_CHUNK_ROWS: Final = 200_000
+EVENT_ID_FACTOR: Final = 4
+"""Events of a batch: id = case id × this + position (it exceeds EVENTS_PER_CASE)."""
+assert EVENT_ID_FACTOR > EVENTS_PER_CASE
+
+CASE_COLUMNS: Final = (
+    "id",
+    "token",
+    "status",
+    "subclass_code",
+    "tier",
+    "description",
+    "address",
+    "source",
+    "lon_in",
+    "lat_in",
+    "crs_in",
+    "geom",
+    "locate_method",
+    "locate_distance_m",
+    "grid_cell_id",
+    "grid_code",
+    "community_code",
+    "subdistrict_code",
+    "station_code",
+    "squad_code",
+    "district_code",
+    "officer_code",
+    "reported_at",
+    "due_at",
+    "status_note",
+    "external_ref",
+)
+
+
+# ------------------------------------------------------------------- COPY
+
+
+class _CopyReader(io.RawIOBase):
+    """A file-like view of a stream of byte chunks for COPY, reporting progress."""
+
+    def __init__(self, chunks: Iterator[tuple[bytes, int]], report: Callable[[int], None]) -> None:
+        self._chunks = chunks
+        self._buf = b""
+        self._report = report
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        while size is None or size < 0 or len(self._buf) < size:
+            nxt = next(self._chunks, None)
+            if nxt is None:
+                break
+            chunk, rows_done = nxt
+            self._buf += chunk
+            self._report(rows_done)
+        if size is None or size < 0:
+            size = len(self._buf)
+        out, self._buf = self._buf[:size], self._buf[size:]
+        return out
+
+
+def copy_in(
+    conn: Connection,
+    table: str,
+    data: pa.Table,
+    columns: Sequence[str] | None = None,
+    report: Callable[[int], None] | None = None,
+) -> None:
+    """COPY the rows of `data` into `table` (columns named as in `data`, or `columns`).
+
+    CSV written by pyarrow, chunk by chunk as PostgreSQL reads it: NULL is
+    an empty field, an empty string is "" (PostgreSQL's CSV rules). `table`
+    and the column names come from code, never from a file.
+    """
+    cols = ", ".join(columns or data.column_names)
+    total = data.num_rows
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+
+    def chunks() -> Iterator[tuple[bytes, int]]:
+        for start in range(0, total, COPY_CHUNK_ROWS):
+            part = data.slice(start, COPY_CHUNK_ROWS)
+            buf = io.BytesIO()
+            pacsv.write_csv(part, buf, options)
+            yield buf.getvalue(), start + part.num_rows
+
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.copy_expert(
+            f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT csv)",
+            _CopyReader(chunks(), report or (lambda done: None)),
+            size=1 << 20,
+        )
+
+
+def copy_out(conn: Connection, query: str, schema: pa.Schema) -> pa.Table:
+    """The rows of `query` (from code) through one COPY TO, read by pyarrow as typed CSV."""
+    buf = io.BytesIO()
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", buf, size=1 << 20)
+    if buf.tell() == 0:
+        return schema.empty_table()
+    return pacsv.read_csv(
+        pa.py_buffer(buf.getbuffer()),
+        read_options=pacsv.ReadOptions(column_names=schema.names),
+        convert_options=pacsv.ConvertOptions(
+            column_types=schema,
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
+_HEX: Final = np.array([f"{b:02X}".encode() for b in range(256)], dtype="S2")
+
+
+def ewkb_hex(lon: FloatArray, lat: FloatArray) -> pa.Array:
+    """Points as hex EWKB with SRID 4326 (what a geometry column reads); NaN is null."""
+    rec = np.empty(
+        len(lon),
+        dtype=[("order", "u1"), ("type", "<u4"), ("srid", "<u4"), ("x", "<f8"), ("y", "<f8")],
+    )
+    rec["order"] = 1  # little-endian
+    rec["type"] = 0x20000001  # Point, with SRID
+    rec["srid"] = 4326
+    rec["x"] = lon
+    rec["y"] = lat
+    raw = rec.view(np.uint8).reshape(len(lon), rec.dtype.itemsize)
+    text = np.ascontiguousarray(_HEX[raw]).view(f"S{2 * rec.dtype.itemsize}").ravel()
+    arr = pa.array(text, pa.binary()).cast(pa.string())
+    null = np.isnan(lon) | np.isnan(lat)
+    return pc.if_else(pa.array(null), pa.scalar(None, pa.string()), arr) if null.any() else arr
+
+
+@contextmanager
+def bulk_connection(engine: Engine) -> Iterator[Connection]:
+    """A fresh connection (not from the pool) with room for big sorts and temporary tables.
+
+    temp_buffers can only be raised before a session's first temporary table,
+    so the connection must be new; it is closed afterwards.
+    """
+    fresh = sa.create_engine(engine.url, poolclass=NullPool)
+    try:
+        with fresh.connect() as conn:
+            conn.exec_driver_sql("SET temp_buffers = '1GB'")
+            conn.exec_driver_sql("SET work_mem = '256MB'")
+            conn.exec_driver_sql("SET maintenance_work_mem = '512MB'")
+            conn.commit()
+            yield conn
+    finally:
+        fresh.dispose()
+
+
+# ---------------------------------------------------------- stage, locate
+
+
+def stage_points(conn: Connection, good: pa.Table, report: Callable[[int], None]) -> None:
+    """Stage the good rows' points in `bulk_point` (id = the row's position)."""
+    conn.exec_driver_sql("TRUNCATE bulk_point")
+    lon = np.asarray(good.column("lon").to_numpy(zero_copy_only=False), dtype=np.float64)
+    lat = np.asarray(good.column("lat").to_numpy(zero_copy_only=False), dtype=np.float64)
+    has = np.flatnonzero(~np.isnan(lon) & ~np.isnan(lat))
+    points = pa.table({"id": pa.array(has, pa.int64()), "geom": ewkb_hex(lon[has], lat[has])})
+    copy_in(conn, "bulk_point", points, report=report)
+
+
+def locate_points(conn: Connection, settings: Settings) -> dict[str, int]:
+    """Locate the staged points into the temporary table `bulk_loc`; counts per method."""
+    return locate_table(conn, "bulk_point", "bulk_loc", settings=settings)
+
+
+_LOC_SCHEMA: Final = pa.schema(
+    [
+        ("point_id", pa.int64()),
+        ("grid_cell_id", pa.int64()),
+        ("method", pa.string()),
+        ("distance_m", pa.float64()),
+        ("district_code", pa.string()),
+    ]
+)
+_GRID_SCHEMA: Final = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("code", pa.string()),
+        ("community_code", pa.string()),
+        ("subdistrict_code", pa.string()),
+        ("station", pa.string()),
+        ("squad", pa.string()),
+    ]
+)
+_GRIDS: Final = """
+SELECT g.id, g.code, g.community_code, c.subdistrict_code, st.code, sc.squad_code
+FROM grid_cell g JOIN layout_generation lg ON lg.id = g.generation_id AND lg.is_current
+LEFT JOIN community c ON c.generation_id = g.generation_id AND c.code = g.community_code
+LEFT JOIN station st ON st.community_code = g.community_code
+LEFT JOIN squad_community sc ON sc.community_code = g.community_code"""
+
+
+@dataclass
+class Located:
+    """The rules' input for the good rows, and the layout columns the case rows carry."""
+
+    placed: Placed
+    grid_cell_id: npt.NDArray[np.float64]  # NaN: none
+    community: pa.Array
+    subdistrict: pa.Array
+
+
+def _column(table: pa.Table, name: str, at: pa.Array) -> pa.Array:
+    """`table[name]` taken at positions `at` (null where `at` is null)."""
+    return table.column(name).combine_chunks().take(at)
+
+
+def place(
+    conn: Connection, good: pa.Table, generation: int, catalogue_codes: Sequence[str]
+) -> tuple[Located, OfficerRoster]:
+    """The located points met with the layout; the roster of every station's officers."""
+    n = good.num_rows
+    loc = copy_out(
+        conn,
+        "SELECT point_id, grid_cell_id, method, distance_m, district_code FROM bulk_loc",
+        _LOC_SCHEMA,
+    )
+    grids = copy_out(conn, _GRIDS, _GRID_SCHEMA)
+    districts = conn.execute(
+        sa.text("SELECT code, name FROM district WHERE generation_id = :g"), {"g": generation}
+    ).all()
+    roster = OfficerRoster(
+        dict(r)
+        for r in conn.execute(
+            sa.text(
+                "SELECT code, station_code, duty_weekday, duty_half FROM officer "
+                "WHERE active ORDER BY code"
+            )
+        ).mappings()
+    )
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[np.asarray(loc.column("point_id").to_numpy(), dtype=np.int64)] = np.arange(loc.num_rows)
+    at = pa.array(pos, mask=pos < 0)
+    method = pc.fill_null(_column(loc, "method", at), "none")
+    grid_id = _column(loc, "grid_cell_id", at)
+    g_at = pc.index_in(grid_id, value_set=grids.column("id").combine_chunks())
+    district = _column(loc, "district_code", at)
+    outside = pc.equal(method, "outside")
+    d_codes = pa.array([d.code for d in districts], pa.string())
+    d_names = pa.array([d.name for d in districts], pa.string())
+    named = d_names.take(pc.index_in(district, value_set=d_codes))
+    distance = np.asarray(
+        _column(loc, "distance_m", at).to_numpy(zero_copy_only=False), dtype=np.float64
+    )
+    dispatched = np.asarray(
+        good.column("reported_at").combine_chunks().cast(pa.int64()).to_numpy(), dtype=np.int64
+    ).astype("datetime64[us]")
+    unknown = set(pc.unique(good.column("subclass")).to_pylist()) - set(catalogue_codes)
+    if unknown:  # validation refused these already
+        raise ValueError(f"unknown subclasses reached the store: {sorted(unknown)[:5]}")
+    placed = Placed(
+        subclass=good.column("subclass").combine_chunks(),
+        method=method,
+        grid_code=_column(grids, "code", g_at),
+        distance_m=np.round(distance, 2),
+        station=_column(grids, "station", g_at),
+        squad=_column(grids, "squad", g_at),
+        district_code=district,
+        district_name=pc.if_else(outside, named, pa.nulls(n, pa.string())),
+        generation=np.full(n, generation, dtype=np.int64),
+        dispatched_at=dispatched,
+        master_id=np.full(n, -1, dtype=np.int64),
+        master_officer=pa.nulls(n, pa.string()),
+    )
+    located = Located(
+        placed=placed,
+        grid_cell_id=np.asarray(grid_id.to_numpy(zero_copy_only=False), dtype=np.float64),
+        community=_column(grids, "community_code", g_at),
+        subdistrict=_column(grids, "subdistrict_code", g_at),
+    )
+    return located, roster
+
+
+# ------------------------------------------------------------------ write
+
+
+def _case_rows(
+    good: pa.Table,
+    located: Located,
+    decision: Decision,
+    ids: npt.NDArray[np.int64],
+    order: npt.NDArray[np.int64],
+    result: AssignResult,
+    source: str,
+) -> pa.Table:
+    """The case rows in insertion order (`order`: row positions by reported_at)."""
+    n = good.num_rows
+    take = pa.array(order)
+    p = located.placed
+    has_point = pc.not_equal(p.method, "none")
+    crs = pc.if_else(has_point, result.crs[:16], pa.scalar(None, pa.string()))
+    lon = np.asarray(good.column("lon").to_numpy(zero_copy_only=False), dtype=np.float64)
+    lat = np.asarray(good.column("lat").to_numpy(zero_copy_only=False), dtype=np.float64)
+    lines = good.column("line").combine_chunks().cast(pa.string())
+    ref = pc.binary_join_element_wise(f"{result.file}:", lines, "")
+
+    def ts(values: npt.NDArray[np.datetime64]) -> pa.Array:
+        return pa.array(np.asarray(values, dtype="datetime64[us]"), pa.timestamp("us", "UTC"))
+
+    columns: dict[str, pa.Array] = {
+        "id": pa.array(ids, pa.int64()),
+        "token": tokens(n),
+        "status": decision.status.take(take),
+        "subclass_code": p.subclass.take(take),
+        "tier": decision.tier.take(take),
+        "description": good.column("description").combine_chunks().take(take),
+        "address": good.column("address").combine_chunks().take(take),
+        "source": pa.array(np.full(n, source, dtype=object), pa.string()),
+        "lon_in": good.column("lon_in").combine_chunks().take(take),
+        "lat_in": good.column("lat_in").combine_chunks().take(take),
+        "crs_in": crs.take(take),
+        "geom": ewkb_hex(lon[order], lat[order]),
+        "locate_method": p.method.take(take),
+        "locate_distance_m": pa.array(p.distance_m[order], from_pandas=True),
+        "grid_cell_id": pa.array(located.grid_cell_id[order], from_pandas=True).cast(pa.int64()),
+        "grid_code": p.grid_code.take(take),
+        "community_code": located.community.take(take),
+        "subdistrict_code": located.subdistrict.take(take),
+        "station_code": p.station.take(take),
+        "squad_code": p.squad.take(take),
+        "district_code": p.district_code.take(take),
+        "officer_code": decision.officer.take(take),
+        "reported_at": ts(p.dispatched_at[order]),
+        "due_at": ts(decision.due_at[order]),
+        "status_note": decision.note.take(take),
+        "external_ref": ref.take(take),
+    }
+    assert tuple(columns) == CASE_COLUMNS
+    return pa.table(columns)
+
+
+def _event_rows(
+    decision: Decision, ids: npt.NDArray[np.int64], rank: npt.NDArray[np.int64], numbered: bool
+) -> pa.Table:
+    """The event rows, ordered by case id; `rank[row]` is the row's place in `ids`."""
+    ev = decision.events
+    row = np.asarray(ev.column("row").to_numpy(), dtype=np.int64)
+    seq = np.asarray(ev.column("seq").to_numpy(), dtype=np.int64)
+    case_id = ids[rank[row]]
+    order = np.lexsort((seq, case_id))
+    take = pa.array(order)
+    cols: dict[str, pa.Array] = {}
+    if numbered:
+        cols["id"] = pa.array((case_id * EVENT_ID_FACTOR + seq)[order], pa.int64())
+    cols["case_id"] = pa.array(case_id[order], pa.int64())
+    for name in ("kind", "actor", "data"):
+        cols[name] = ev.column(name).combine_chunks().take(take)
+    return pa.table(cols)
+
+
+def write_cases(
+    conn: Connection,
+    good: pa.Table,
+    located: Located,
+    roster: OfficerRoster,
+    catalogue: Catalogue,
+    calendar: WorkCalendar,
+    result: AssignResult,
+    source: str,
+    settings: Settings,
+    progress: Progress | None,
+    timings: dict[str, float],
+) -> None:
+    """Apply the rules and write the cases and their events (see the module docs)."""
+    n = good.num_rows
+    t0 = time.perf_counter()
+    decision = decide(located.placed, catalogue, calendar, roster, source)
+    order = np.argsort(located.placed.dispatched_at, kind="stable")
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    batch = n >= settings.bulk_partition_rows
+    if batch:
+        base = int(conn.execute(sa.text("SELECT case_batch_open(:n)"), {"n": n}).scalar_one())
+        part = f"b{(base - LIVE_END) // BATCH_SPAN + 1:06d}"
+        case_table, event_table = f"case_file_part_{part}", f"case_event_part_{part}"
+        ids = base + np.arange(n, dtype=np.int64)
+    else:
+        case_table, event_table = "case_file", "case_event"
+        ids = np.asarray(
+            conn.execute(
+                sa.text("SELECT nextval('case_file_id_seq') FROM generate_series(1, :n)"),
+                {"n": n},
+            )
+            .scalars()
+            .all(),
+            dtype=np.int64,
+        )
+        ids.sort()
+    cases = _case_rows(good, located, decision, ids, order, result, source)
+    events = _event_rows(decision, ids, rank, numbered=batch)
+    timings["decide"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    total = n + events.num_rows
+
+    def report(done: int) -> None:
+        if progress is not None:
+            progress("insert", done, total)
+
+    copy_in(conn, case_table, cases, report=report)
+    copy_in(conn, event_table, events, report=lambda done: report(n + done))
+    timings["write"] = time.perf_counter() - t0
+    if batch:
+        t0 = time.perf_counter()
+        conn.execute(sa.text("SELECT case_batch_close(:b)"), {"b": base})
+        timings["index_attach"] = time.perf_counter() - t0
+    result.partition = case_table if batch else None
+
+
+def counts_by_neighbour(located: Located) -> dict[str, int]:
+    """Referred-out rows per neighbouring district name ('(no loaded district)' when none)."""
+    p = located.placed
+    outside = pc.equal(p.method, "outside")
+    names = pc.fill_null(p.district_name, "(no loaded district)").filter(outside)
+    counts = pc.value_counts(names)
+    pairs = [(str(c["values"]), int(c["counts"])) for c in counts.to_pylist()]
+    return dict(sorted(pairs, key=lambda kv: (-kv[1], kv[0])))
+
+
+def current_generation(conn: Connection) -> int:
+    """The current layout generation (LookupError when none is loaded)."""
+    gen = conn.execute(sa.text("SELECT id FROM layout_generation WHERE is_current")).scalar()
+    if gen is None:
+        raise LookupError("no layout is loaded: run `grid demo --no-serve` or `grid load`")
+    return int(gen)
