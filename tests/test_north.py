@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+import shapely.geometry
 import sqlalchemy as sa
 from pyproj import Geod, Transformer
 from shapely.geometry import box, mapping
@@ -38,7 +39,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Engine
 
 from gis.district import home_district, metres_per_degree
-from gis.layout import activate_generation, load_file
+from gis.layout import LayoutError, activate_generation, load_file
 from gis.locate import locate, locate_table
 from gis.settings import Settings
 
@@ -249,3 +250,21 @@ def test_bulk_agrees(engine: Engine, north: North) -> None:
         ), name
         if want.distance_m is not None:
             assert row.distance_m == pytest.approx(want.distance_m, abs=0.5), name
+
+
+def test_swapped_axes_within_range_are_told(engine: Engine, north: North, tmp_path: Path) -> None:
+    """lat,lon numbers that are valid lon,lat too (45.6, 84.9) are refused by their fit."""
+    path = _write(tmp_path / "grid.geojson", LAYERS["grid"])
+    collection = json.loads(path.read_text("utf-8"))
+    for feature in collection["features"]:
+        feature["geometry"] = mapping(
+            shapely.transform(shapely.geometry.shape(feature["geometry"]), lambda xy: xy[:, ::-1])
+        )
+    path.write_text(json.dumps(collection), "utf-8")
+    with pytest.raises(LayoutError) as info:
+        load_file(engine, path, "grid", "wgs84", settings=north.settings)
+    messages = [f.message for r in info.value.reports for f in r.errors]
+    assert any("look swapped" in m for m in messages), messages
+    with engine.connect() as conn:
+        current = conn.execute(sa.text("SELECT id FROM layout_generation WHERE is_current"))
+        assert current.scalar_one() == north.generation, "a refused load leaves nothing behind"
