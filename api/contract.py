@@ -79,9 +79,23 @@ XML = {"type": "string", "contentMediaType": "text/xml"}
 """What an XML answer is declared as (the elements are the JSON fields, see the spec)."""
 
 
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again",
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+}
+
+
+def _headers(status: int) -> dict[str, Any]:
+    return {"headers": RETRY_AFTER} if status == 503 else {}
+
+
 def api_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` of a JSON API route: each status with the ApiErrors schema."""
-    return {s: {"model": ApiErrors, "description": DESCRIPTIONS[s]} for s in statuses}
+    return {
+        s: {"model": ApiErrors, "description": DESCRIPTIONS[s], **_headers(s)} for s in statuses
+    }
 
 
 def open311_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -91,6 +105,7 @@ def open311_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
             "model": Open311Errors,
             "description": DESCRIPTIONS[s],
             "content": {"text/xml": {"schema": XML}},
+            **_headers(s),
         }
         for s in statuses
     }

@@ -5,18 +5,21 @@ Every error a client can cause answers with `{"detail": [{"code", "message",
 produces a 500. Open311 paths shape their errors their own way (the spec's
 list of code and description) and register their shaper by path prefix.
 A 405 always carries `Allow`: every method the path answers, across routes.
+A database that cannot be reached is a 503 (with Retry-After), not a 500.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from cases.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from gis.crs import UnknownCRSError
@@ -31,6 +34,8 @@ STATUS: dict[type[Exception], int] = {
     Conflict: 409,
 }
 
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
+
 HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
@@ -39,6 +44,10 @@ HTTP_CODES = {
     503: "unavailable",
 }
 """The `code` of errors that HTTP itself raises (not a domain error)."""
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE = "the database is not reachable just now; try again shortly"
 
 Shaper = Callable[[Request, int, list[dict[str, Any]], dict[str, str] | None], Response]
 
@@ -73,15 +82,35 @@ def error_response(
     return JSONResponse({"detail": items}, status_code=status, headers=headers)
 
 
-def allowed_methods(request: Request) -> list[str]:
-    """Every method some route answers at the request's path (for `Allow`)."""
+def _allow_table(app: Any) -> list[tuple[re.Pattern[str], set[str]]]:
+    """Each documented path as a regex, with its documented methods (HEAD with GET)."""
+    table = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = []
+        for template, item in app.openapi().get("paths", {}).items():
+            parts = re.split(r"(\{[^}]+\})", template)
+            regex = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+            methods = {m.upper() for m in item if m.upper() in HTTP_METHODS}
+            if "GET" in methods:
+                methods.add("HEAD")
+            table.append((re.compile(regex), methods))
+        app.state.allow_table = table
+    return table
+
+
+def allowed_methods(request: Request, fallback: str | None = None) -> str:
+    """Every method the request's path answers, as `Allow` says it (from the contract).
+
+    A path with several routes (Open311's requests: GET and POST) lists them
+    all; paths outside the document keep what the router said (`fallback`).
+    """
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        route_methods = getattr(route, "methods", None)
-        if match is not Match.NONE and route_methods:
-            methods |= set(route_methods)
-    return sorted(methods)
+    for regex, declared in _allow_table(request.app):
+        if regex.fullmatch(request.url.path):
+            methods |= declared
+    if not methods:
+        return fallback or ""
+    return ", ".join(sorted(methods))
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -119,11 +148,28 @@ def install(app: FastAPI) -> None:
         ]
         return error_response(request, 422, items)
 
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.InterfaceError)
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def database_unavailable(request: Request, exc: Exception) -> Response:
+        # Connection refused, database missing, pool exhausted, statement cancelled:
+        # nothing the client did; it may retry. The log gets the driver's first line
+        # (never the statement's parameters, which may hold personal data).
+        orig = getattr(exc, "orig", None) or exc
+        first = (str(orig).splitlines() or [""])[0][:200]
+        log.warning("database unavailable: %s: %s", type(orig).__name__, first)
+        return error_response(
+            request,
+            503,
+            [{"code": "unavailable", "message": UNAVAILABLE, "field": None}],
+            {"Retry-After": "5"},
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
-            headers["Allow"] = ", ".join(allowed_methods(request))
+            headers["Allow"] = allowed_methods(request, headers.get("Allow"))
         code = HTTP_CODES.get(exc.status_code, "error")
         return error_response(
             request,

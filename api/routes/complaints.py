@@ -78,6 +78,20 @@ EVENTS = component(
 LOCATION = schema_of(Location, "Location")
 CATALOGUE = schema_of(Catalogue, "Catalogue")
 SUBMISSION = {"$ref": REF + "ComplaintSubmission"}
+
+
+def created(schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    """The 201 of a filed complaint: the case, and where to read it again."""
+    answer = ok(schema, 201, "Filed (or merged into an open case it duplicates); also a replay")
+    answer[201]["headers"] = {
+        "Location": {
+            "description": "/api/v1/complaints/{id} of the new case",
+            "schema": {"type": "string", "pattern": "^/api/v1/complaints/[0-9]+$"},
+        }
+    }
+    return answer
+
+
 """The body's schema; the app adds it with the catalogue's codes (api.app)."""
 
 
@@ -88,7 +102,7 @@ SUBMISSION = {"$ref": REF + "ComplaintSubmission"}
         "requestBody": {"required": True, "content": {"application/json": {"schema": SUBMISSION}}}
     },
     responses={
-        **ok(CASE, 201, "Filed (or merged into an open case it duplicates); also a replay"),
+        **created(CASE),
         **api_errors(409, 413, 415, 422, 503),
     },
 )
@@ -124,19 +138,21 @@ def create_complaint(
     return Response(text, status_code=status, media_type=media, headers=headers)
 
 
-@router.get("/complaints/by-token/{token}", responses={**ok(PUBLIC_CASE), **api_errors(404, 422)})
+@router.get(
+    "/complaints/by-token/{token}", responses={**ok(PUBLIC_CASE), **api_errors(404, 422, 503)}
+)
 def complaint_by_token(token: Token, engine: EngineDep, settings: SettingsDep) -> Response:
     """What a resident sees with their tracking token (no personal data)."""
     return _json(get_case_by_token(engine, token, settings).as_dict())
 
 
-@router.get("/complaints/{case_id}", responses={**ok(CASE), **api_errors(404, 422)})
+@router.get("/complaints/{case_id}", responses={**ok(CASE), **api_errors(404, 422, 503)})
 def complaint(case_id: CaseId, engine: EngineDep, settings: SettingsDep) -> Response:
     """One complaint for dispatchers (personal data masked)."""
     return _json(get_case(engine, case_id, settings).as_dict())
 
 
-@router.get("/complaints/{case_id}/events", responses={**ok(EVENTS), **api_errors(404, 422)})
+@router.get("/complaints/{case_id}/events", responses={**ok(EVENTS), **api_errors(404, 422, 503)})
 def complaint_events(case_id: CaseId, engine: EngineDep) -> Response:
     """The events of one complaint, oldest first."""
     return _json(case_events(engine, case_id))

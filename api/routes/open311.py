@@ -183,7 +183,7 @@ def get_service_definition(service_code: str, fmt: Fmt, request: Request) -> Res
 @router.get(
     "/requests.{fmt}",
     summary="GET Service Requests",
-    responses={**ok_open311(SERVICE_REQUESTS), **open311_errors(400, 404)},
+    responses={**ok_open311(SERVICE_REQUESTS), **open311_errors(400, 404, 503)},
     openapi_extra={"parameters": REQUEST_QUERY},
 )
 def get_requests(fmt: Fmt, request: Request, engine: EngineDep) -> Response:
@@ -196,7 +196,7 @@ def get_requests(fmt: Fmt, request: Request, engine: EngineDep) -> Response:
 @router.get(
     "/requests/{service_request_id}.{fmt}",
     summary="GET Service Request",
-    responses={**ok_open311(SERVICE_REQUESTS), **open311_errors(400, 404)},
+    responses={**ok_open311(SERVICE_REQUESTS), **open311_errors(400, 404, 503)},
     openapi_extra={"parameters": [JURISDICTION]},
 )
 def get_request(
@@ -216,7 +216,7 @@ def get_request(
 @router.get(
     "/tokens/{token}.{fmt}",
     summary="GET service_request_id from a token",
-    responses={**ok_open311(TOKEN_LOOKUP), **open311_errors(400, 404)},
+    responses={**ok_open311(TOKEN_LOOKUP), **open311_errors(400, 404, 503)},
     openapi_extra={"parameters": [JURISDICTION]},
 )
 def get_token(
@@ -304,7 +304,7 @@ FormDep = Annotated[FormFields, Depends(read_form)]
 @router.post(
     "/requests.{fmt}",
     summary="POST Service Request",
-    responses={**ok_open311(CREATED), **open311_errors(400, 403, 404, 409, 413)},
+    responses={**ok_open311(CREATED), **open311_errors(400, 403, 404, 409, 413, 503)},
     openapi_extra={
         "parameters": [IDEMPOTENCY_KEY],
         "requestBody": {
