@@ -252,6 +252,12 @@ def _where(checked: _Checked) -> tuple[str, dict[str, Any]]:
     return " AND ".join(clauses), params
 
 
+def _frame(result: sa.CursorResult[Any], columns: list[str]) -> pd.DataFrame:
+    """A result as a DataFrame, column by column (row objects are slow to convert)."""
+    values = list(zip(*result.tuples(), strict=False)) or [()] * len(columns)
+    return pd.DataFrame(dict(zip(columns, values, strict=True)))
+
+
 def _weights(engine: Engine) -> GridWeights:
     try:
         return grid_weights(engine)
@@ -290,7 +296,7 @@ def _grid_counts(
         f"SELECT grid_code, count(*) AS n FROM case_file WHERE {where} GROUP BY grid_code"
     )
     with engine.connect() as conn:
-        rows = pd.DataFrame(conn.execute(sql, params).all(), columns=["grid_code", "n"])
+        rows = _frame(conn.execute(sql, params), ["grid_code", "n"])
     retired = int(rows.loc[~rows["grid_code"].isin(weights.codes), "n"].sum())
     area = _area(weights, checked)
     counts = rows.set_index("grid_code")["n"].reindex(area.codes, fill_value=0).to_numpy(np.int64)
@@ -326,21 +332,29 @@ def _month_counts(
     )
     where, params = _where(checked)
     sql = sa.text(
-        "SELECT grid_code, "
-        "CAST(date_trunc('month', reported_at AT TIME ZONE 'Asia/Shanghai') AS date) AS month, "
-        f"count(*) AS n FROM case_file WHERE {where} GROUP BY 1, 2"
+        "SELECT grid_code, CAST(EXTRACT(YEAR FROM t) * 12 + EXTRACT(MONTH FROM t) - 1 AS integer) "
+        "AS month, count(*) AS n FROM (SELECT grid_code, reported_at AT TIME ZONE 'Asia/Shanghai' "
+        f"AS t FROM case_file WHERE {where}) c GROUP BY 1, 2"
     )
     with engine.connect() as conn:
-        rows = pd.DataFrame(conn.execute(sql, params).all(), columns=["grid_code", "month", "n"])
+        rows = _frame(conn.execute(sql, params), ["grid_code", "month", "n"])
     area = _area(weights, checked)
     retired = int(rows.loc[~rows["grid_code"].isin(weights.codes), "n"].sum())
     matrix = np.zeros((area.n, len(periods)), dtype=np.int64)
     if len(rows):
         grid_index = pd.Index(area.codes).get_indexer(pd.Index(rows["grid_code"]))
-        month_index = pd.Index(periods).get_indexer(pd.Index(rows["month"]))
+        first = periods[0].year * 12 + periods[0].month - 1
+        month_index = rows["month"].to_numpy(np.int64) - first
+        month_index[(month_index < 0) | (month_index >= len(periods))] = -1
         ok = (grid_index >= 0) & (month_index >= 0)
         np.add.at(matrix, (grid_index[ok], month_index[ok]), rows["n"].to_numpy()[ok])
-    return area, matrix, periods, _meta(checked, filters, retired)
+    meta = _meta(checked, filters, retired)
+    # Per month, so that a reader sees a month with little data (a sample that
+    # starts mid-month, an outage) before reading its trend.
+    meta["cases_per_month"] = {
+        d.isoformat(): int(v) for d, v in zip(periods, matrix.sum(0), strict=True)
+    }
+    return area, matrix, periods, meta
 
 
 def count_by_grid_month(
@@ -396,6 +410,9 @@ def emerging_hotspots(
 
     Columns grid_code, pattern, label (and hot_bins, cold_bins, trend_z,
     trend_p, final_z, island, geometry); see gis.hotspots.emerging_table.
+    `attrs["cases_per_month"]` shows the data behind each month: a month with
+    far fewer cases (data starting mid-month) reads as a fall in every grid
+    and shifts the patterns, so choose `months` and `to` to avoid it.
     """
     area, matrix, periods, meta = _month_counts(
         engine, months, filters or CaseFilters(), settings or get_settings()

@@ -208,6 +208,12 @@ def test_counts_per_grid_and_month(engine: Engine, planted: Planted) -> None:
     far = months.set_index("grid_code").loc[planted.far].tolist()
     assert far == [0, 2, 1]
     assert months.set_index("grid_code").loc[planted.centre].tolist() == [0, 4, 0]
+    march_total = 4 + 3 * len(planted.neighbours) + 2
+    assert months.attrs["cases_per_month"] == {
+        "2017-02-01": 0,
+        "2017-03-01": march_total,
+        "2017-04-01": 1,
+    }
     assert int(months.iloc[:, 1:].to_numpy().sum()) == 4 + 3 * len(planted.neighbours) + 3
 
 
