@@ -13,6 +13,9 @@ Debian's headless Chromium with the network cut off:
   (a performance mark set by an init script), median of ``--repeat`` loads;
 - ``redraw_ms``: ``setZoom(±1)`` without animation to two frames later, median.
 
+``floor_empty_map`` (a map with no data) shows what the browser and machine cost
+before any data: on a loaded machine it is most of every first draw.
+
 Run as ``.venv/bin/python -m bench.maps`` (``--sizes 100000`` for a quick run); prints JSON.
 """
 
@@ -35,6 +38,7 @@ import numpy as np
 import pandas as pd
 from folium.plugins import HeatMap
 
+from maps.base import Canvas
 from maps.choropleth import choropleth
 from maps.heat import heatmap, heatmap_over_time
 from maps.offline import render
@@ -178,6 +182,7 @@ def main() -> None:
                 points = complaints(n)
                 counts = grid_counts(points)
                 pages: dict[str, Callable[[], folium.Map]] = {
+                    "floor_empty_map": lambda: Canvas("空白").finish(),
                     "anchor_raw_heatmap": lambda pts=points: raw_heatmap(pts),
                     "heatmap": lambda pts=points: heatmap(pts),
                     "heatmap_by_week": lambda pts=points: heatmap_over_time(pts),
@@ -192,7 +197,7 @@ def main() -> None:
                     print(f"{key}: {figures}", file=sys.stderr)
                 anchor = size["anchor_raw_heatmap"]
                 for name, figures in size.items():
-                    if name == "anchor_raw_heatmap":
+                    if name in ("anchor_raw_heatmap", "floor_empty_map"):
                         continue
                     figures["vs_anchor"] = {
                         k: round(figures[k] / anchor[k], 4) if anchor[k] else None

@@ -34,6 +34,8 @@ from maps.offline import render
 from maps.operations import operations
 from maps.preview import PreviewServer
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = "/usr/bin/chromium"
 SAMPLE = ROOT / "data" / "sample"
 PWN = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=1">'
