@@ -16,7 +16,8 @@ side (on the spheroid: PostGIS's geography buffer), intersected with the
 community's polygon of the current layout generation; the covered share is
 that area over the community's area, both measured on the spheroid. The grids
 a track passed through are the current generation's grids that the line itself
-(not the buffer) intersects, with the length walked inside each.
+(not the buffer) or one of its points intersects (a track standing still has
+no length but is somewhere), with the length walked inside each.
 """
 
 from __future__ import annotations
@@ -349,13 +350,17 @@ def read_track(
 # ------------------------------------------------------------------ on the layout
 
 _TRACK_GRIDS = sa.text("""
-WITH t AS (SELECT ST_SetSRID(ST_GeomFromWKB(:wkb), 4326) AS geom),
+WITH t AS (
+    SELECT geom, ST_Points(geom) AS pts
+    FROM (SELECT ST_SetSRID(ST_GeomFromWKB(:wkb), 4326) AS geom) w
+),
 gen AS (SELECT id FROM layout_generation WHERE is_current)
 SELECT g.code AS grid_code, g.community_code,
        ST_Length(ST_CollectionExtract(ST_Intersection(g.geom, t.geom), 2)::geography)
            AS length_m
 FROM grid_cell g, t, gen
-WHERE g.generation_id = gen.id AND ST_Intersects(g.geom, t.geom)
+WHERE g.generation_id = gen.id
+  AND (ST_Intersects(g.geom, t.geom) OR ST_Intersects(g.geom, t.pts))
 ORDER BY g.code
 """)
 

@@ -584,6 +584,13 @@ def test_api_compliance_roles_and_scope(
         assert word in bad.json()["detail"][0]["message"]
     unknown = client.get(url + "&station=NOPE", headers=dispatcher)
     assert unknown.status_code == 404
+    assert client.get(url + "&station=%00", headers=dispatcher).status_code == 404
+    odd = client.get("/api/v1/duty/now?station=%00", headers=dispatcher)
+    assert odd.status_code == 404
+    ancient = client.get(
+        f"/api/v1/duty/now?station={STATION}&at=0001-01-01T00:00:00%2B14:00", headers=dispatcher
+    )
+    assert ancient.status_code == 422 and ancient.json()["detail"][0]["field"] == "at"
 
 
 def test_api_shifts_and_checkins(client: TestClient, engine: Engine, settings: Settings) -> None:

@@ -448,6 +448,23 @@ def test_api_patrols(client: TestClient, engine: Engine) -> None:
         headers=me,
     )
     assert untimed.status_code == 422 and untimed.json()["detail"][0]["field"] == "started_at"
+    still = [coords[5], coords[5]]
+    standing = client.post(
+        "/api/v1/patrols",
+        json={
+            **body,
+            "gpx": _gpx([(x, y, f"2019-06-03T02:0{i}:00Z") for i, (x, y) in enumerate(still)]),
+        },
+        headers=me,
+    )
+    assert standing.status_code == 201 and standing.json()["length_m"] == 0.0
+    assert len(standing.json()["grids"]) >= 1 and standing.json()["coverage"] > 0
+    for odd in (
+        {**body, "note": "a\x00b"},
+        {**body, "gpx": _gpx([(113.0, 22.6, "0001-01-01T00:00:00+14:00"), (113.1, 22.6, "")])},
+        {**body, "frontage_checks": [{"frontage_code": "x\x00", "item": "order", "passed": True}]},
+    ):
+        assert client.post("/api/v1/patrols", json=odd, headers=me).status_code == 422
 
     lon, lat = _inside(engine, 80.0)
     unit = client.post(

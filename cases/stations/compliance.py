@@ -260,7 +260,9 @@ def weekly_compliance(
     }
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         for kind, code in (("station", station_code), ("squad", squad_code)):
-            if code is not None and conn.execute(_EXISTS[kind], {"code": code}).first() is None:
+            if code is not None and (
+                "\x00" in code or conn.execute(_EXISTS[kind], {"code": code}).first() is None
+            ):
                 raise NotFound(f"no {kind} {code!r}", field=kind)
         rows = conn.execute(_OFFICER_ROWS, params).mappings().all() if names else []
         groups = conn.execute(_GROUPS, params).mappings().all()

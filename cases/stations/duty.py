@@ -49,6 +49,7 @@ from cases.stations.shifts import (
     Shift,
     ShiftIn,
     ShiftPlan,
+    aware,
     cancel_shift,
     iso,
     list_shifts,
@@ -172,8 +173,10 @@ def duty_now(
     each officer's state, shift and open cases, names masked."""
     settings = settings or get_settings()
     at = at or datetime.now(UTC)
-    if at.tzinfo is None:
-        raise InvalidInput("at needs a time-zone offset", field="at")
+    try:
+        aware(at, "at")
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="at") from None
     with engine.connect() as conn:
         place = station_place(conn, station_code, "station")
         check_place(principal, place, "see who is on duty")

@@ -208,6 +208,8 @@ def list_frontage(
 ) -> list[FrontageUnit]:
     """The units of a community (or all), within the principal's scope, each
     with the latest result of every item checked on patrols."""
+    if community_code is not None and "\x00" in community_code:
+        return []
     with engine.connect() as conn:
         rows = conn.execute(_UNITS, _filter(principal, None, community_code)).all()
     return [_unit(r) for r in rows]

@@ -34,7 +34,7 @@ from cases.intake import ComplaintIn, submit_complaint
 from cases.stations.frontage import item_code
 from cases.stations.models import FRONTAGE_ITEMS
 from cases.stations.places import check_place, check_self, station_place
-from cases.stations.shifts import FUTURE_SLACK, iso
+from cases.stations.shifts import FUTURE_SLACK, aware, clean_text, iso
 from gis import crs as crsmod
 from gis.settings import Settings, get_settings
 from gis.tracks import TrackError, community_coverage, grids_passed, read_track
@@ -58,6 +58,11 @@ class FindingIn(BaseModel):
     photos: list[str] = Field(default_factory=list, max_length=9)
     seen_at: datetime | None = Field(default=None, description="default: the patrol's end")
 
+    @field_validator("crs", "subclass", "description")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return None if value is None else clean_text(value)
+
 
 class FrontageCheckIn(BaseModel):
     """One item of one frontage unit, checked on the patrol: passed or failed."""
@@ -74,6 +79,16 @@ class FrontageCheckIn(BaseModel):
     @classmethod
     def _item(cls, value: str) -> str:
         return item_code(value)
+
+    @field_validator("frontage_code", "note")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return clean_text(value)
+
+    @field_validator("checked_at")
+    @classmethod
+    def _at(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else aware(value, "checked_at")
 
 
 class PatrolIn(BaseModel):
@@ -95,11 +110,21 @@ class PatrolIn(BaseModel):
     findings: list[FindingIn] = Field(default_factory=list, max_length=MAX_FINDINGS)
     frontage_checks: list[FrontageCheckIn] = Field(default_factory=list, max_length=MAX_CHECKS)
 
+    @field_validator("officer_code", "station_code", "note")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return None if value is None else clean_text(value)
+
+    @field_validator("started_at", "ended_at")
+    @classmethod
+    def _times(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else aware(value, "the time")
+
     @field_validator("crs")
     @classmethod
     def _crs(cls, value: str) -> str:
         try:
-            return crsmod.parse_crs(value)
+            return crsmod.parse_crs(clean_text(value))
         except crsmod.UnknownCRSError as exc:
             raise ValueError(str(exc)) from None
 
@@ -177,8 +202,10 @@ def _times(patrol: PatrolIn, track_start: datetime | None, track_end: datetime |
             field="started_at" if started is None else "ended_at",
         )
     for name, value in (("started_at", started), ("ended_at", ended)):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise InvalidInput(f"{name} needs a time-zone offset", field=name)
+        try:
+            aware(value, name)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field=name) from None
         if value > datetime.now(UTC) + FUTURE_SLACK:
             raise InvalidInput(f"{name} is in the future", field=name)
     if ended < started:

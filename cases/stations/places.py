@@ -38,8 +38,10 @@ WHERE s.code = ANY(CAST(:codes AS text[]))
 
 
 def station_places(conn: Connection, codes: Iterable[str]) -> dict[str, StationPlace]:
-    """The stations among `codes` that exist, by code (one statement)."""
-    rows = conn.execute(_PLACES, {"codes": sorted(set(codes))})
+    """The stations among `codes` that exist, by code (one statement). A code
+    PostgreSQL could not hold (NUL) names no station."""
+    wanted = sorted({c for c in codes if "\x00" not in c})
+    rows = conn.execute(_PLACES, {"codes": wanted})
     return {r.code: StationPlace(r.code, r.name, r.community_code, r.squad_code) for r in rows}
 
 

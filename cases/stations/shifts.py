@@ -28,6 +28,8 @@ MAX_SHIFTS_PER_PLAN = 500
 FUTURE_SLACK = timedelta(minutes=5)
 """A check time this far ahead of our clock is accepted (phones' clocks drift)."""
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+"""Times outside [EARLIEST, LATEST) are refused: none is a real duty time."""
 EXCLUSION_VIOLATION = "23P01"
 
 
@@ -39,11 +41,11 @@ def clean_text(value: str) -> str:
 
 
 def aware(value: datetime, what: str) -> datetime:
-    """Refuse a time without an offset, or before 2000 (ValueError, for validators)."""
+    """Refuse a time without an offset, or outside 2000-2099 (ValueError, for validators)."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{what} needs a time-zone offset, e.g. 2019-03-04T08:30:00+08:00")
-    if value < EARLIEST:
-        raise ValueError(f"{what} is before 2000")
+    if not EARLIEST <= value < LATEST:
+        raise ValueError(f"{what} must lie in 2000-2099")
     return value
 
 
