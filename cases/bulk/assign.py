@@ -23,6 +23,7 @@ from cases.bulk.store import (
     bulk_connection,
     counts_by_neighbour,
     current_generation,
+    in_time_order,
     locate_points,
     place,
     stage_points,
@@ -83,7 +84,7 @@ def _store(
         if progress is not None:
             progress(name, done, total)
 
-    good = checked.good
+    good = in_time_order(checked.good)
     catalogue = load_catalogue(settings.data_dir / CATALOGUE_FILE)
     calendar = load_calendar(settings.data_dir)
     with bulk_connection(engine) as conn, conn.begin():

@@ -10,9 +10,10 @@ All in the caller's transaction, set-based, no statement per row:
    (grid → community, subdistrict, station, squad; neighbour names) and the
    roster of officers, and go through cases.intake.rules — the same rules
    as a complaint filed one at a time;
-4. write: cases and events are COPY-ed straight into their tables, in order
-   of `reported_at`. A load of at least `settings.bulk_partition_rows` good
-   rows goes into partitions of its own (`case_batch_open`): no index to
+4. write: cases and events are COPY-ed straight into their tables, cases in
+   order of `reported_at` (the good rows are sorted first: `in_time_order`),
+   events grouped by kind. A load of at least `settings.bulk_partition_rows`
+   good rows goes into partitions of its own (`case_batch_open`): no index to
    keep up row by row and no foreign-key check per row; `case_batch_close`
    then builds their indexes in one pass each and attaches them, which
    checks the foreign keys of the whole load with one query per key. A
@@ -92,27 +93,32 @@ CASE_COLUMNS: Final = (
 
 
 class _CopyReader(io.RawIOBase):
-    """A file-like view of a stream of byte chunks for COPY, reporting progress."""
+    """A file-like view of a stream of byte chunks for COPY, reporting progress.
+
+    `read` hands out slices of the current chunk (never more than asked, at
+    times less), so each byte is copied once.
+    """
 
     def __init__(self, chunks: Iterator[tuple[bytes, int]], report: Callable[[int], None]) -> None:
         self._chunks = chunks
-        self._buf = b""
+        self._chunk = b""
+        self._pos = 0
         self._report = report
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int | None = -1) -> bytes:
-        while size is None or size < 0 or len(self._buf) < size:
+        while self._pos >= len(self._chunk):
             nxt = next(self._chunks, None)
             if nxt is None:
-                break
-            chunk, rows_done = nxt
-            self._buf += chunk
+                return b""
+            self._chunk, rows_done = nxt
+            self._pos = 0
             self._report(rows_done)
-        if size is None or size < 0:
-            size = len(self._buf)
-        out, self._buf = self._buf[:size], self._buf[size:]
+        end = len(self._chunk) if size is None or size < 0 else self._pos + size
+        out = self._chunk[self._pos : end]
+        self._pos += len(out)
         return out
 
 
@@ -342,13 +348,11 @@ def _case_rows(
     located: Located,
     decision: Decision,
     ids: npt.NDArray[np.int64],
-    order: npt.NDArray[np.int64],
     result: AssignResult,
     source: str,
 ) -> pa.Table:
-    """The case rows in insertion order (`order`: row positions by reported_at)."""
+    """The case rows, in the good rows' order (by reported_at: see `in_time_order`)."""
     n = good.num_rows
-    take = pa.array(order)
     p = located.placed
     has_point = pc.not_equal(p.method, "none")
     crs = pc.if_else(has_point, result.crs[:16], pa.scalar(None, pa.string()))
@@ -363,52 +367,58 @@ def _case_rows(
     columns: dict[str, pa.Array] = {
         "id": pa.array(ids, pa.int64()),
         "token": tokens(n),
-        "status": decision.status.take(take),
-        "subclass_code": p.subclass.take(take),
-        "tier": decision.tier.take(take),
-        "description": good.column("description").combine_chunks().take(take),
-        "address": good.column("address").combine_chunks().take(take),
-        "source": pa.array(np.full(n, source, dtype=object), pa.string()),
-        "lon_in": good.column("lon_in").combine_chunks().take(take),
-        "lat_in": good.column("lat_in").combine_chunks().take(take),
-        "crs_in": crs.take(take),
-        "geom": ewkb_hex(lon[order], lat[order]),
-        "locate_method": p.method.take(take),
-        "locate_distance_m": pa.array(p.distance_m[order], from_pandas=True),
-        "grid_cell_id": pa.array(located.grid_cell_id[order], from_pandas=True).cast(pa.int64()),
-        "grid_code": p.grid_code.take(take),
-        "community_code": located.community.take(take),
-        "subdistrict_code": located.subdistrict.take(take),
-        "station_code": p.station.take(take),
-        "squad_code": p.squad.take(take),
-        "district_code": p.district_code.take(take),
-        "officer_code": decision.officer.take(take),
-        "reported_at": ts(p.dispatched_at[order]),
-        "due_at": ts(decision.due_at[order]),
-        "status_note": decision.note.take(take),
-        "external_ref": ref.take(take),
+        "status": decision.status,
+        "subclass_code": p.subclass,
+        "tier": decision.tier,
+        "description": good.column("description").combine_chunks(),
+        "address": good.column("address").combine_chunks(),
+        "source": pa.repeat(pa.scalar(source), n),
+        "lon_in": good.column("lon_in").combine_chunks(),
+        "lat_in": good.column("lat_in").combine_chunks(),
+        "crs_in": crs,
+        "geom": ewkb_hex(lon, lat),
+        "locate_method": p.method,
+        "locate_distance_m": pa.array(p.distance_m, from_pandas=True),
+        "grid_cell_id": pa.array(located.grid_cell_id, from_pandas=True).cast(pa.int64()),
+        "grid_code": p.grid_code,
+        "community_code": located.community,
+        "subdistrict_code": located.subdistrict,
+        "station_code": p.station,
+        "squad_code": p.squad,
+        "district_code": p.district_code,
+        "officer_code": decision.officer,
+        "reported_at": ts(p.dispatched_at),
+        "due_at": ts(decision.due_at),
+        "status_note": decision.note,
+        "external_ref": ref,
     }
     assert tuple(columns) == CASE_COLUMNS
     return pa.table(columns)
 
 
-def _event_rows(
-    decision: Decision, ids: npt.NDArray[np.int64], rank: npt.NDArray[np.int64], numbered: bool
-) -> pa.Table:
-    """The event rows, ordered by case id; `rank[row]` is the row's place in `ids`."""
+def _event_rows(decision: Decision, ids: npt.NDArray[np.int64], numbered: bool) -> pa.Table:
+    """The event rows as the rules list them (grouped by kind, each case's in order)."""
     ev = decision.events
     row = np.asarray(ev.column("row").to_numpy(), dtype=np.int64)
     seq = np.asarray(ev.column("seq").to_numpy(), dtype=np.int64)
-    case_id = ids[rank[row]]
-    order = np.lexsort((seq, case_id))
-    take = pa.array(order)
+    case_id = ids[row]
     cols: dict[str, pa.Array] = {}
     if numbered:
-        cols["id"] = pa.array((case_id * EVENT_ID_FACTOR + seq)[order], pa.int64())
-    cols["case_id"] = pa.array(case_id[order], pa.int64())
+        cols["id"] = pa.array(case_id * EVENT_ID_FACTOR + seq, pa.int64())
+    cols["case_id"] = pa.array(case_id, pa.int64())
     for name in ("kind", "actor", "data"):
-        cols[name] = ev.column(name).combine_chunks().take(take)
+        cols[name] = ev.column(name).combine_chunks()
     return pa.table(cols)
+
+
+def in_time_order(good: pa.Table) -> pa.Table:
+    """The good rows by reported_at (stable): cases are written, and numbered, in that order,
+    so the indexes on time grow at their ends."""
+    at = np.asarray(good.column("reported_at").combine_chunks().cast(pa.int64()).to_numpy())
+    order = np.argsort(at, kind="stable")
+    if np.all(order[1:] > order[:-1]):
+        return good
+    return good.take(pa.array(order))
 
 
 def write_cases(
@@ -428,9 +438,6 @@ def write_cases(
     n = good.num_rows
     t0 = time.perf_counter()
     decision = decide(located.placed, catalogue, calendar, roster, source)
-    order = np.argsort(located.placed.dispatched_at, kind="stable")
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n)
     batch = n >= settings.bulk_partition_rows
     if batch:
         base = int(conn.execute(sa.text("SELECT case_batch_open(:n)"), {"n": n}).scalar_one())
@@ -449,8 +456,8 @@ def write_cases(
             dtype=np.int64,
         )
         ids.sort()
-    cases = _case_rows(good, located, decision, ids, order, result, source)
-    events = _event_rows(decision, ids, rank, numbered=batch)
+    cases = _case_rows(good, located, decision, ids, result, source)
+    events = _event_rows(decision, ids, numbered=batch)
     timings["decide"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
