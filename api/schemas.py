@@ -38,11 +38,23 @@ __all__ = [
 
 @dataclass(frozen=True)
 class JsonBody:
-    """A request body that is a JSON object: the parsed value and a canonical form."""
+    """A request body that is a JSON object, and the bytes it came as."""
 
     data: dict[str, Any]
-    canonical: bytes
-    """Sorted-key compact JSON: the same request sent twice hashes the same."""
+    raw: bytes
+
+    @property
+    def canonical(self) -> bytes:
+        """Sorted-key compact JSON: the same request sent twice hashes the same.
+
+        Computed when asked (only requests with an Idempotency-Key need it).
+        """
+        try:
+            return json.dumps(
+                self.data, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode("utf-8", "surrogatepass")
+        except ValueError:  # circular cannot happen from JSON; NaN is fine for json.dumps
+            return self.raw
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -71,13 +83,7 @@ async def json_body(request: Request) -> JsonBody:
         raise InvalidInput("the JSON is nested too deeply", field="body") from None
     if not isinstance(data, dict):
         raise InvalidInput("the body must be a JSON object", field="body")
-    try:
-        canonical = json.dumps(
-            data, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode("utf-8", "surrogatepass")
-    except ValueError:  # circular cannot happen from JSON; NaN is fine for json.dumps
-        canonical = raw
-    return JsonBody(data=data, canonical=canonical)
+    return JsonBody(data=data, raw=raw)
 
 
 def parse_model(model: type[ModelT], data: dict[str, Any]) -> ModelT:

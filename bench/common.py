@@ -22,7 +22,8 @@ ROOT = HERE.parent
 OUT = HERE / "out"
 GRID = [str(Path(sys.executable).parent / "grid")]
 
-TARGETS = {"assign_total_s": 15.0, "locate_s": 2.0, "api_rps": 1000.0, "api_p99_ms": 20.0}
+TARGETS = {"assign_total_s": 15.0, "locate_s": 2.0}
+"""Bulk targets; the API's are in bench/serve.py (ratios against its /healthz)."""
 
 # ----------------------------------------------------------------- machine
 

@@ -12,10 +12,11 @@ never touched.
     assigned by `grid assign FILE --crs wgs84 --json` as a subprocess; the wall
     time is end to end (process start to exit) and the JSON gives the steps.
     The WAL written during the run is measured too: it explains the insert step.
-(b) API: `grid serve` is started with `--workers N`, and beside it the bare app
-    bench/bare.py (one SELECT 1 per request, same server options). A separate
-    process, wrk with bench/wrk.lua (installed with apt-get if missing and
-    possible; else bench/loadgen.py), drives first the bare endpoint, then
+(b) API: `grid serve` is started as shipped (one worker per core, unless
+    `--workers`), and beside it the bare app bench/bare.py (one SELECT 1 per
+    request, same workers). A separate process, wrk with bench/wrk.lua
+    (installed with apt-get if missing and possible; else bench/loadgen.py),
+    drives the bare endpoint, the API's /healthz (the targets' baseline), then
     `POST /api/v1/complaints` (random points in the district, random subclass),
     at each concurrency of `--connections`, each run bounded in time
     (`--duration`) and requests (`--max-requests`), localhost only; a short
@@ -119,8 +120,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="bulk runs (a new file each)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per API run")
     parser.add_argument("--max-requests", type=int, default=50_000, help="per API run")
-    parser.add_argument("--connections", default="8,32", help="comma list")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", default="4,32", help="comma list")
+    parser.add_argument("--workers", type=int, default=None, help="default: grid serve's own")
     parser.add_argument("--database", default="community_grid_bench")
     args = parser.parse_args()
 

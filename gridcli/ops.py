@@ -168,7 +168,10 @@ def register(app: typer.Typer) -> None:
     def serve(
         host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="port")] = 8000,
-        workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+        workers: Annotated[
+            int | None,
+            typer.Option(help="worker processes (default: CG_API_WORKERS, else one per core)"),
+        ] = None,
         access_log: Annotated[bool, typer.Option(help="log every request")] = True,
     ) -> None:
         """Serve the API (uvicorn, api.app:create_app) until interrupted."""
@@ -186,11 +189,24 @@ def register(app: typer.Typer) -> None:
         _demo(serve, host, port)
 
 
-def _serve(host: str, port: int, workers: int, access_log: bool) -> None:
+def serve_workers(workers: int | None) -> int:
+    """How many worker processes `grid serve` starts: --workers, else the settings'
+    api_workers, else one per CPU core (the API is CPU-bound in Python)."""
+    import os
+
+    from gis.settings import get_settings
+
+    if workers is None:
+        workers = get_settings().api_workers or os.cpu_count() or 1
+    return workers
+
+
+def _serve(host: str, port: int, workers: int | None, access_log: bool) -> None:
     import uvicorn
 
     from gis.db import get_engine, ping
 
+    workers = serve_workers(workers)
     if workers < 1:
         raise main.fail("--workers must be 1 or more", 2)
     if not ping(get_engine()):
@@ -200,7 +216,9 @@ def _serve(host: str, port: int, workers: int, access_log: bool) -> None:
         )
     shown = f"[{host}]" if ":" in host else host
     main.out.print(
-        f"serving the API at http://{shown}:{port}/ (docs at /docs; Ctrl-C stops)", highlight=False
+        f"serving the API at http://{shown}:{port}/ with {workers} worker"
+        f"{'s' if workers > 1 else ''} (docs at /docs; Ctrl-C stops)",
+        highlight=False,
     )
     uvicorn.run(
         "api.app:create_app",
@@ -307,4 +325,4 @@ def _demo(serve: bool, host: str, port: int) -> None:
 
     # 4. Serve.
     if serve:
-        _serve(host, port, 1, True)
+        _serve(host, port, None, True)

@@ -339,6 +339,10 @@ def reach(place: tuple[float, float]) -> dict[tuple[str, str], dict[int, Call]]:
     }
 
 
+DOORS = ("/healthz", f"{V1}/complaints", f"{V1}/locate", f"{V1}/catalogue", V2)
+"""The paths this table covers (the complaint API and Open311)."""
+
+
 def _declared(doc: dict[str, Any]) -> Iterator[tuple[str, str, int, dict[str, Any]]]:
     for path, item in doc["paths"].items():
         for method, operation in item.items():
@@ -369,7 +373,7 @@ def test_every_declared_status_is_reached(
     with the body the document gives for it; none is declared that cannot happen."""
     doc = client.get("/openapi.json").json()
     table = reach(place)
-    declared = list(_declared(doc))
+    declared = [d for d in _declared(doc) if d[1].startswith(DOORS)]
     assert {(m, p) for m, p, _, _ in declared} == set(table)
     for method, path, status, answer in declared:
         assert status in table[(method, path)], f"nothing reaches {status} of {method} {path}"
@@ -378,7 +382,7 @@ def test_every_declared_status_is_reached(
         _check_body(doc, answer, resp)
         if status == 503:
             assert path == "/healthz" or resp.headers["retry-after"].isdigit()
-    assert {s for m, p, s, _ in declared} == {200, 201, 400, 403, 404, 409, 413, 415, 422, 503}
+    assert {s for _, _, s, _ in declared} == {200, 201, 400, 403, 404, 409, 413, 415, 422, 503}
 
 
 # --------------------------------------------------------------- 405 + Allow ---

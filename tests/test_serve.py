@@ -70,6 +70,9 @@ def test_serve_answers_over_a_socket(conn: Connection, tmp_path: Path) -> None:
                     pass
                 time.sleep(0.2)
             assert status == 200 and health["database"] == "up", log.read_text()
+            # as shipped: one worker process per core
+            workers = os.cpu_count() or 1
+            assert f"with {workers} worker" in log.read_text(), log.read_text()
 
             status, answer = _request(
                 f"{base}/api/v1/complaints",

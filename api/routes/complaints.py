@@ -121,20 +121,26 @@ def create_complaint(
 ) -> Response:
     """Submit a complaint: located, checked for duplicates, dispatched, in one go."""
     complaint = parse_model(ComplaintIn, body.data)
+    filed: list[int] = []
 
     def produce() -> tuple[int, str, str]:
         view = submit(engine, complaint, source="api", settings=settings)
+        filed.append(view.id)
         return 201, json.dumps(view.as_dict(), ensure_ascii=False), "application/json"
 
     try:
-        status, text, media = run_idempotent(
-            engine, SCOPE, idempotency_key, body.canonical, produce
-        )
+        if idempotency_key is None:
+            status, text, media = produce()
+        else:
+            status, text, media = run_idempotent(
+                engine, SCOPE, idempotency_key, body.canonical, produce
+            )
     except LookupError:
         raise HTTPException(503, _NO_LAYOUT) from None
     headers = {"X-Content-Type-Options": "nosniff"}
     if status == 201:
-        headers["Location"] = f"/api/v1/complaints/{json.loads(text)['id']}"
+        case_id = filed[0] if filed else json.loads(text)["id"]  # else: a replay
+        headers["Location"] = f"/api/v1/complaints/{case_id}"
     return Response(text, status_code=status, media_type=media, headers=headers)
 
 
