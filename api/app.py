@@ -74,6 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION.format(limit=settings.api_max_body_bytes // 1024),
         lifespan=lifespan,
+        # No OpenTelemetry here: with it on, FastAPI looks for configured providers
+        # on every request (an import-system lookup each time), for nothing.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
