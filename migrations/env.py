@@ -8,6 +8,7 @@ from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
 import cases.accounts.models  # registers the account tables on Base.metadata
+import cases.ledgers.models  # registers the manual ledger entries (ledger_entry)
 import cases.models  # noqa: F401 - registers the workflow tables on Base.metadata
 import cases.stations.models  # noqa: F401 - registers duty, patrol and frontage tables
 from gis.models import Base
