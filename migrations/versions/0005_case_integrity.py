@@ -75,6 +75,7 @@ DECLARE
     part text;
     cf text;
     ce text;
+    t timestamptz := clock_timestamp();
 BEGIN
     IF base IS NULL OR base < {LIVE_END} OR (base - {LIVE_END}) % {BATCH_SPAN} <> 0 THEN
         RAISE EXCEPTION 'not the base of a batch: %', base;
@@ -99,13 +100,21 @@ BEGIN
         cf || '_master_idx', cf);
     EXECUTE format('ALTER TABLE public.%I ADD CONSTRAINT %I PRIMARY KEY (case_id, id)',
         ce, ce || '_pkey');
+    -- Steps and their seconds, for a client that asks (SET client_min_messages = debug1).
+    RAISE DEBUG 'case_batch_close index %', extract(epoch FROM clock_timestamp() - t);
+    t := clock_timestamp();
     EXECUTE format('ANALYZE public.%I', cf);
     EXECUTE format('ANALYZE public.%I', ce);
+    RAISE DEBUG 'case_batch_close analyze %', extract(epoch FROM clock_timestamp() - t);
+    t := clock_timestamp();
     -- Attaching checks the foreign keys of the new rows, one query each.
     EXECUTE format('ALTER TABLE public.case_file ATTACH PARTITION public.%I'
         ' FOR VALUES FROM (%s) TO (%s)', cf, base, base + {BATCH_SPAN});
+    RAISE DEBUG 'case_batch_close attach_cases %', extract(epoch FROM clock_timestamp() - t);
+    t := clock_timestamp();
     EXECUTE format('ALTER TABLE public.case_event ATTACH PARTITION public.%I'
         ' FOR VALUES FROM (%s) TO (%s)', ce, base, base + {BATCH_SPAN});
+    RAISE DEBUG 'case_batch_close attach_events %', extract(epoch FROM clock_timestamp() - t);
     EXECUTE format('ALTER TABLE public.%I ENABLE ALWAYS TRIGGER case_event_append_only', ce);
     EXECUTE format('CREATE TRIGGER case_event_no_truncate BEFORE TRUNCATE ON public.%I'
         ' FOR EACH STATEMENT EXECUTE FUNCTION case_event_append_only()', ce);
