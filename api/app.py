@@ -16,8 +16,10 @@ from fastapi import FastAPI, Request, Response
 
 from api import contract, errors
 from api.limits import BodyLimit
+from api.routes import cases as cases_routes
 from api.routes import complaints, open311, open311_contract
 from api.schemas import complaint_schema
+from api.sweeper import escalation_task
 from cases.catalogue import CATALOGUE_FILE, load_catalogue
 from gis.db import get_engine, ping
 from gis.settings import Settings, get_settings
@@ -55,6 +57,8 @@ def _document_edits(settings: Settings) -> list[Any]:
             {"$ref": contract.REF + "SubclassCode"}, contract.crs_schema()
         )
         open311_contract.document(doc)
+        if settings.open311_get_requires_key:
+            open311.keyed_gets_document(doc)
 
     return [edit]
 
@@ -67,7 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.engine = get_engine(settings)
-        yield
+        async with escalation_task(app.state.engine, settings):
+            yield
 
     app = FastAPI(
         title="community-grid 城管进社区网格化管理",
@@ -103,5 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(complaints.router)
     app.include_router(open311.router)
+    app.include_router(cases_routes.router)
+    cases_routes.install(app)
     contract.install(app, _document_edits(settings))
     return app

@@ -94,6 +94,7 @@ class _ClassIn(BaseModel):
     code: str
     name: str = Field(min_length=1, max_length=50)
     description: str = ""
+    emergency: bool = False
     subclasses: tuple[_SubclassIn, ...] = Field(min_length=1)
 
     @field_validator("code")
@@ -140,6 +141,8 @@ class Subclass(BaseModel):
     keywords: tuple[str, ...] = ()
     reply_limit_hours: float | None = None
     reply_limit_days: int | None = None
+    emergency: bool = False
+    """Of an emergency class (突发事件): intake raises it to `CG_EMERGENCY_TIER`."""
 
     @property
     def time_limit(self) -> TimeLimit:
@@ -161,6 +164,7 @@ class EventClass(BaseModel):
     code: str
     name: str
     description: str = ""
+    emergency: bool = False
     subclasses: tuple[Subclass, ...]
 
 
@@ -263,9 +267,17 @@ def parse_catalogue(raw: dict[str, Any], source: str = "catalogue") -> Catalogue
             fields = s.model_dump()
             if s.reply_limit_hours is None and s.reply_limit_days is None:
                 fields.update(default_reply)
-            subs.append(Subclass(class_code=c.code, class_name=c.name, **fields))
+            subs.append(
+                Subclass(class_code=c.code, class_name=c.name, emergency=c.emergency, **fields)
+            )
         classes.append(
-            EventClass(code=c.code, name=c.name, description=c.description, subclasses=tuple(subs))
+            EventClass(
+                code=c.code,
+                name=c.name,
+                description=c.description,
+                emergency=c.emergency,
+                subclasses=tuple(subs),
+            )
         )
     return Catalogue(title=parsed.title, version=parsed.version, classes=tuple(classes))
 

@@ -31,10 +31,12 @@ from sqlalchemy import (
     DateTime,
     Double,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
     Sequence,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -44,6 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from cases.lifecycle.states import HOLDER_ROLES, STATE_CODES
 from gis.models import SRID, Base
 
 LIVE_END = 2**40
@@ -51,7 +54,8 @@ LIVE_END = 2**40
 BATCH_SPAN = 2**24
 """Case ids per bulk load's partitions (case_batch_seq hands out their first id)."""
 
-CASE_STATUSES = ("open", "needs_location", "referred_out", "merged", "closed")
+CASE_STATUSES = STATE_CODES
+"""The lifecycle's states (cases.lifecycle.states holds them and the legal moves)."""
 TIERS = ("minor", "moderate", "major")
 LOCATE_METHODS = ("contained", "snapped", "unassigned", "outside", "none")
 
@@ -87,11 +91,24 @@ class Case(Base):
     squad_code: Mapped[str | None] = mapped_column(String(16))
     district_code: Mapped[str | None] = mapped_column(String(6))
     officer_code: Mapped[str | None] = mapped_column(String(16))
+    # Who holds the case now (cases.lifecycle.holders), apart from where it was
+    # located; the department it is shared with in a 党建+N grid.
+    holder_role: Mapped[str | None] = mapped_column(String(16))
+    holder_code: Mapped[str | None] = mapped_column(String(16))
+    department_code: Mapped[str | None] = mapped_column(String(16))
     master_id: Mapped[int | None] = mapped_column(ForeignKey("case_file.id"))
     report_count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    due_provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    reply_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reply_provisional: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default="false"
+    )
+    replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rating: Mapped[int | None] = mapped_column(SmallInteger)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     status_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"))
@@ -101,12 +118,25 @@ class Case(Base):
         CheckConstraint(f"status IN {CASE_STATUSES!r}", name="case_status"),
         CheckConstraint(f"tier IN {TIERS!r}", name="case_tier"),
         CheckConstraint(f"locate_method IN {LOCATE_METHODS!r}", name="case_locate_method"),
+        CheckConstraint(f"holder_role IN {HOLDER_ROLES!r}", name="case_holder_role"),
+        CheckConstraint("rating BETWEEN 1 AND 5", name="case_rating"),
         # Duplicate search (one subclass within hours: a few rows to test by
         # distance) and Open311 listings by service and date. No GiST on the
         # points: its upkeep was a third of a bulk load's insert time.
         Index("case_subclass_reported_idx", "subclass_code", "reported_at"),
         Index("case_reported_idx", "reported_at"),
         Index("case_master_idx", "master_id", postgresql_where=text("master_id IS NOT NULL")),
+        # The escalation sweeper's overdue cases; the cases shared with a department.
+        Index(
+            "case_clock_due_idx",
+            "due_at",
+            postgresql_where=text("status IN ('dispatched', 'in_progress', 'rework')"),
+        ),
+        Index(
+            "case_department_idx",
+            "department_code",
+            postgresql_where=text("department_code IS NOT NULL"),
+        ),
         {"postgresql_partition_by": "RANGE (id)"},
     )
 
@@ -170,3 +200,28 @@ class IdempotencyRecord(Base):
     body: Mapped[str] = mapped_column(Text)
     media_type: Mapped[str] = mapped_column(String(64), default="application/json")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Notification(Base):
+    """A message to a case's (new) holder, kept as a record (cases.lifecycle.notify).
+
+    Names codes and roles only, never a name or a phone; `delivered_at` is set
+    when a Notifier has sent it.
+    """
+
+    __tablename__ = "notification"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    case_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("case_file.id"), index=False)
+    kind: Mapped[str] = mapped_column(String(32))
+    recipient_role: Mapped[str] = mapped_column(String(16))
+    recipient_code: Mapped[str | None] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (
+        Index("notification_pending_idx", "id", postgresql_where=text("delivered_at IS NULL")),
+        Index("notification_case_idx", "case_id"),
+    )

@@ -15,9 +15,9 @@ What is counted:
   is lost silently;
 - dates are calendar days in Asia/Shanghai, both ends included (`date_to`
   defaults to today there, `date_from` to a year before it);
-- by default every case with a grid except `merged` ones: a complaint merged
+- by default every case with a grid except `duplicate` ones: a complaint merged
   into an open case of the same problem adds no problem (ask for
-  `status="merged"` to count them);
+  `status="duplicate"` to count them);
 - `subdistrict` restricts the analysis to that subdistrict's grids in the
   current layout (its own neighbourhoods, its own mean), not only the cases.
 
@@ -242,7 +242,7 @@ def _where(checked: _Checked) -> tuple[str, dict[str, Any]]:
         clauses.append("subclass_code = ANY(:subclasses)")
         params["subclasses"] = list(checked.subclasses)
     if checked.status is None:
-        clauses.append("status <> 'merged'")
+        clauses.append("status <> 'duplicate'")
     else:
         clauses.append("status = :status")
         params["status"] = checked.status
@@ -279,7 +279,7 @@ def _meta(checked: _Checked, filters: CaseFilters, retired: int) -> dict[str, An
         "class": _text(filters.class_code, "class"),
         "subclass": _text(filters.subclass, "subclass"),
         "subdistrict": checked.subdistrict,
-        "status": checked.status or "all but merged",
+        "status": checked.status or "all but duplicate",
         "tier": checked.tier,
         "cases_in_retired_grids": retired,
     }

@@ -96,6 +96,24 @@ class Settings(BaseSettings):
     patrol_buffer_m: float = Field(default=30.0, gt=0, le=1_000)
     patrol_max_points: int = Field(default=100_000, ge=2)
 
+    # The case lifecycle (cases.lifecycle). Tier raising at intake: the same
+    # subclass reported this many times in one grid within this many days
+    # moves up one tier; a class flagged `emergency` in the catalogue goes to
+    # `emergency_tier`. The bureau's own department (cases of another one in a
+    # 党建+N grid are shared with it). The deputy leader in charge of major
+    # cases (officer code; default: the active deputy leader with the lowest
+    # code). The escalation sweeper: every `escalate_interval_s` seconds inside
+    # the service (0: off), in batches of `escalate_batch` cases per transaction.
+    # Open311 GETs of requests and tokens can be made to need an api_key.
+    repeat_report_count: int = Field(default=3, ge=2, le=1000)
+    repeat_report_days: float = Field(default=30.0, gt=0, le=366)
+    emergency_tier: Literal["moderate", "major"] = "major"
+    bureau_department: str = "D02"
+    deputy_in_charge: str | None = None
+    escalate_interval_s: float = Field(default=60.0, ge=0, le=86_400)
+    escalate_batch: int = Field(default=2_000, ge=1, le=100_000)
+    open311_get_requires_key: bool = False
+
     @property
     def managed_cluster(self) -> bool:
         """True when the project runs its own PostgreSQL (no DATABASE_URL)."""

@@ -288,6 +288,7 @@ def summary(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 from gridcli import calendarcmd as _calendarcmd  # noqa: E402
 from gridcli import dutycmd as _dutycmd  # noqa: E402
+from gridcli import escalatecmd as _escalatecmd  # noqa: E402
 from gridcli import intake as _intake  # noqa: E402
 from gridcli import ledgercmd as _ledgercmd  # noqa: E402
 from gridcli import open311cli as _open311cli  # noqa: E402
@@ -296,6 +297,7 @@ from gridcli import usercmd as _usercmd  # noqa: E402
 
 for _module in (_intake, _open311cli, _ops, _usercmd, _calendarcmd, _dutycmd):
     _module.register(app)
+_escalatecmd.register(app)
 _ledgercmd.register(app)
 
 

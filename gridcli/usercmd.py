@@ -17,7 +17,7 @@ user_app = typer.Typer(
     help="Accounts that log in (officers, leaders, dispatchers...).", no_args_is_help=True
 )
 
-_ROLES_HELP = "officer|squad_leader|deputy_leader|chief|dispatcher|analyst|admin"
+_ROLES_HELP = "officer|squad_leader|deputy_leader|chief|dispatcher|analyst|admin|department_staff"
 
 
 @user_app.command("create")
@@ -29,6 +29,9 @@ def user_create(
     squad: Annotated[str | None, typer.Option(help="squad code (squad leaders)")] = None,
     officer: Annotated[
         str | None, typer.Option(help="the officer record this account belongs to (optional)")
+    ] = None,
+    department: Annotated[
+        str | None, typer.Option(help="department code (department_staff, 党建+N)")
     ] = None,
 ) -> None:
     """Make an account that logs in with POST /api/v1/auth/token."""
@@ -46,12 +49,13 @@ def user_create(
             station_code=station,
             squad_code=squad,
             officer_code=officer,
+            department_code=department,
         )
     except InvalidInput as exc:
         raise fail(exc.message, 2) from None
     except (NotFound, Conflict) as exc:
         raise fail(exc.message, 1) from None
-    place = info.station_code or info.squad_code or "all places"
+    place = info.station_code or info.squad_code or info.department_code or "all places"
     out.print(f"account {info.username} ({info.role}, {place}) made", highlight=False)
 
 

@@ -28,6 +28,9 @@ def pytest_configure(config: pytest.Config) -> None:
             make_url(url).set(database=TEST_DB).render_as_string(hide_password=False)
         )
     os.environ["CG_DATABASE_NAME"] = TEST_DB
+    # No escalation sweeper in the apps tests build (a test that wants it says so):
+    # it would move other tests' overdue cases under their feet.
+    os.environ.setdefault("CG_ESCALATE_INTERVAL_S", "0")
     get_settings.cache_clear()
 
 

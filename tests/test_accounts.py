@@ -67,12 +67,31 @@ SQUAD = sorted(SQUAD_COMMUNITIES)[0]
 OTHER_SQUAD = sorted(SQUAD_COMMUNITIES)[1]
 
 
+_STATION_OF = {c: s for s, c in STATION_COMMUNITY.items()}
+_SQUAD_OF = {c: sq for sq, cs in SQUAD_COMMUNITIES.items() for c in cs}
+_HOLDER = {"minor": "officer", "moderate": "squad_leader", "major": "deputy_leader"}
+
+
 @dataclass(frozen=True)
 class CaseAt:
-    """Where a case lies and its tier: all the access rules read of a case."""
+    """Where a case lies, its tier and who holds it (by its tier, as when dispatched):
+    all the access rules read of a case."""
 
     community_code: str | None
     tier: str = "minor"
+    department_code: str | None = None
+
+    @property
+    def station_code(self) -> str | None:
+        return _STATION_OF.get(self.community_code or "")
+
+    @property
+    def squad_code(self) -> str | None:
+        return _SQUAD_OF.get(self.community_code or "")
+
+    @property
+    def holder_role(self) -> str:
+        return _HOLDER[self.tier]
 
 
 def _name(role: str) -> str:
@@ -274,6 +293,7 @@ def test_every_role_has_a_rule() -> None:
         "dispatcher",
         "analyst",
         "admin",
+        "department_staff",
     )
 
 
@@ -304,11 +324,12 @@ def test_who_reads_the_reporter_unmasked(engine: Engine, sample_layout: int) -> 
     assert here in SQUAD_COMMUNITIES[SQUAD]
     next_door = CaseAt(sorted(SQUAD_COMMUNITIES[SQUAD] - {here})[0], "minor")
     expect = {
-        # role: (minor here, major here, minor next door)
-        "officer": (Disclosure.PLAIN, Disclosure.PLAIN, Disclosure.ABSENT),
-        "squad_leader": (Disclosure.PLAIN, Disclosure.PLAIN, Disclosure.PLAIN),
+        # role: (minor here, major here, minor next door), each held by its tier's holder:
+        # the station's officers, the deputy leader in charge (cases.lifecycle.holders)
+        "officer": (Disclosure.PLAIN, Disclosure.MASKED, Disclosure.ABSENT),
+        "squad_leader": (Disclosure.MASKED, Disclosure.MASKED, Disclosure.MASKED),
         "deputy_leader": (Disclosure.MASKED, Disclosure.PLAIN, Disclosure.MASKED),
-        "chief": (Disclosure.MASKED, Disclosure.PLAIN, Disclosure.MASKED),
+        "chief": (Disclosure.MASKED, Disclosure.MASKED, Disclosure.MASKED),
         "dispatcher": (Disclosure.PLAIN, Disclosure.PLAIN, Disclosure.PLAIN),
         "admin": (Disclosure.MASKED, Disclosure.MASKED, Disclosure.MASKED),
         "analyst": (Disclosure.ABSENT, Disclosure.ABSENT, Disclosure.ABSENT),

@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Connection, Engine
 
 from api.app import create_app
+from cases.accounts.store import create_account
+from cases.accounts.tokens import issue_token
 from gis import crs as crsmod
 from gis.locate import locate
 from gis.settings import Settings
@@ -28,6 +30,14 @@ def client(settings: Settings, sample_layout: int) -> Iterator[TestClient]:
 
 
 _counter = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def staff(engine: Engine, settings: Settings) -> dict[str, str]:
+    """The headers of an administrator: reads every case, the reporter masked (not handling)."""
+    info = create_account(engine, f"complaints-admin-{id(settings)}", "admin", "correct horse 42")
+    token, _ = issue_token(info.id, info.username, info.role, settings)
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -74,6 +84,7 @@ def count_cases(engine: Engine) -> int:
 
 def test_post_then_get_by_id_and_token(
     client: TestClient,
+    staff: dict[str, str],
     point: tuple[float, float, str],
 ) -> None:
     lon, lat, grid = point
@@ -105,19 +116,20 @@ def test_post_then_get_by_id_and_token(
         "district",
     ):
         assert data[key] is not None, key
-    assert data["status"] == "open" and data["grid_code"] == grid
+    assert data["status"] == "dispatched" and data["grid_code"] == grid
     assert data["officers"] and {"code", "name", "role", "on_duty"} == set(data["officers"][0])
     assert data["reporter_phone"] == "139****1234" and data["reporter_name"] == "陈*文"
     assert "13900001234" not in resp.text and "陈大文" not in resp.text
     assert data["photos"] == ["https://img.example.cn/a.jpg"]
 
-    again = client.get(f"{URL}/{data['id']}")
+    assert client.get(f"{URL}/{data['id']}").status_code == 401  # staff only
+    again = client.get(f"{URL}/{data['id']}", headers=staff)
     assert again.status_code == 200 and again.json() == data
 
     public = client.get(f"{URL}/by-token/{data['token']}")
     assert public.status_code == 200
     pdata = public.json()
-    assert pdata["case_id"] == data["id"] and pdata["status"] == "open"
+    assert pdata["case_id"] == data["id"] and pdata["status"] == "dispatched"
     assert pdata["grid_code"] == grid and not pdata["merged"]
     for private in (
         "reporter_name",
@@ -130,7 +142,8 @@ def test_post_then_get_by_id_and_token(
         assert private not in pdata
     assert "13900001234" not in public.text and "陈" not in public.text
 
-    events = client.get(f"{URL}/{data['id']}/events").json()
+    assert client.get(f"{URL}/{data['id']}/events").status_code == 401
+    events = client.get(f"{URL}/{data['id']}/events", headers=staff).json()
     assert [e["kind"] for e in events] == ["created", "located", "dispatched"]
 
 
@@ -141,7 +154,7 @@ def test_duplicate_via_api_follows_master(
     lon, lat, _ = point
     first = client.post(URL, json=body(lon, lat, subclass="0403")).json()
     second = client.post(URL, json=body(lon + 0.00001, lat, subclass="0403")).json()
-    assert second["status"] == "merged" and second["master_id"] == first["id"]
+    assert second["status"] == "duplicate" and second["master_id"] == first["id"]
     public = client.get(f"{URL}/by-token/{second['token']}").json()
     assert public["case_id"] == first["id"] and public["merged"]
     assert public["report_count"] == 2
@@ -160,13 +173,15 @@ def test_every_crs_via_api(client: TestClient, point: tuple[float, float, str]) 
 
 def test_address_only_and_neither(client: TestClient) -> None:
     resp = client.post(URL, json=body(address="东华路与跃进路交界"))
-    assert resp.status_code == 201 and resp.json()["status"] == "needs_location"
+    assert resp.status_code == 201 and resp.json()["status"] == "received"
     resp = client.post(URL, json=body())
     assert resp.status_code == 422
     assert errors_of(resp)[0]["field"] == "lon,lat"
 
 
-def test_html_is_returned_as_text(client: TestClient, point: tuple[float, float, str]) -> None:
+def test_html_is_returned_as_text(
+    client: TestClient, staff: dict[str, str], point: tuple[float, float, str]
+) -> None:
     lon, lat, _ = point
     text = '<script>alert("x")</script><b onclick=steal()>摊</b>'
     resp = client.post(URL, json=body(lon, lat, subclass="0205", description=text))
@@ -174,7 +189,8 @@ def test_html_is_returned_as_text(client: TestClient, point: tuple[float, float,
     assert resp.headers["content-type"].startswith("application/json")
     assert resp.headers["x-content-type-options"] == "nosniff"
     assert resp.json()["description"] == text
-    assert client.get(f"{URL}/{resp.json()['id']}").json()["description"] == text
+    read = client.get(f"{URL}/{resp.json()['id']}", headers=staff)
+    assert read.json()["description"] == text
 
 
 def test_locate_answers_as_grid_locate(
@@ -356,8 +372,8 @@ def test_oversized_bodies_are_413(client: TestClient, settings: Settings) -> Non
         ("/api/v1/locate?lon=113&lat=22&crs=x", 422),
     ],
 )
-def test_get_errors(client: TestClient, path: str, status: int) -> None:
-    resp = client.get(path)
+def test_get_errors(client: TestClient, staff: dict[str, str], path: str, status: int) -> None:
+    resp = client.get(path, headers=staff)
     assert resp.status_code == status, resp.text
     assert errors_of(resp)
 

@@ -347,7 +347,7 @@ def _open_cases(engine: Engine, settings: Settings, officer: str, subclasses: li
             ),
             settings=settings,
         )
-        assert view.status == "open"
+        assert view.status == "dispatched"
         ids.append(view.id)
     with engine.begin() as conn:
         conn.execute(

@@ -109,7 +109,7 @@ def test_inside_a_grid_is_open_and_dispatched(
     view = submit_complaint(
         engine, complaint(lon=lon, lat=lat, address="  建设路 8 号  "), settings=settings
     )
-    assert view.status == "open" and view.open311_status == "open"
+    assert view.status == "dispatched" and view.open311_status == "open"
     assert view.grid_code == grid and view.locate_method == "contained"
     assert view.community == grid[:12] and view.subdistrict == grid[:9]
     assert view.district_code == "440703" and view.district
@@ -191,7 +191,7 @@ def snap_point(engine: Engine, sample_layout: int) -> Point:
 def test_snapped_is_open(engine: Engine, settings: Settings, snap_point: Point) -> None:
     lon, lat, grid = snap_point
     view = submit_complaint(engine, complaint(lon=lon, lat=lat, subclass="0104"), settings=settings)
-    assert view.status == "open" and view.locate_method == "snapped"
+    assert view.status == "dispatched" and view.locate_method == "snapped"
     assert view.grid_code == grid and 0 < (view.locate_distance_m or 0) <= settings.gap_snap_m
     assert view.officer_code is not None and view.due_at is not None
     assert get_case(engine, view.id) == view
@@ -242,7 +242,7 @@ def test_outside_every_known_district_is_referred_out_unnamed(
 
 def test_address_only_needs_location(engine: Engine, settings: Settings) -> None:
     view = submit_complaint(engine, complaint(address="北街菜市场门口"), settings=settings)
-    assert view.status == "needs_location" and view.locate_method == "none"
+    assert view.status == "received" and view.locate_method == "none"
     assert view.lon is None and view.grid_code is None and view.due_at is None
     assert get_case(engine, view.id) == view
     assert [e["kind"] for e in case_events(engine, view.id)] == ["created", "needs_location"]
@@ -258,10 +258,10 @@ def test_placement_of_every_locate_method() -> None:
     names = [None, None, None, None, "江海区", None]
     status, note = placement(pa.array(methods), pa.array(names, pa.string()))
     assert status.to_pylist() == [
-        "needs_location",
-        "open",
-        "open",
-        "needs_location",
+        "received",
+        "dispatched",
+        "dispatched",
+        "received",
         "referred_out",
         "referred_out",
     ]
@@ -274,8 +274,9 @@ def test_placement_of_every_locate_method() -> None:
         "转办：该位置不在本区及相邻区，待指挥中心核实转交",
     ]
     assert [
-        open311_status(s) for s in ("open", "needs_location", "merged", "referred_out", "closed")
-    ] == ["open", "open", "open", "closed", "closed"]
+        open311_status(s)
+        for s in ("dispatched", "received", "duplicate", "referred_out", "closed", "evaluated")
+    ] == ["open", "open", "open", "closed", "closed", "closed"]
 
 
 @pytest.mark.parametrize(
@@ -290,7 +291,7 @@ def test_every_crs_lands_in_the_same_grid(
     lon, lat, grid = fresh_point()
     x, y = crsmod.from_wgs84(lon, lat, crs)
     view = submit_complaint(engine, complaint(lon=x, lat=y, crs=crs), settings=settings)
-    assert view.grid_code == grid and view.status == "open"
+    assert view.grid_code == grid and view.status == "dispatched"
     assert view.lon == pytest.approx(lon, abs=1e-6) and view.lat == pytest.approx(lat, abs=1e-6)
     assert view.crs_in == crsmod.parse_crs(crs) and (view.lon_in, view.lat_in) == (x, y)
     assert get_case(engine, view.id) == view
@@ -415,27 +416,27 @@ def test_duplicates_at_and_beyond_the_radius(
     master = submit_complaint(
         engine, complaint(lon=lon, lat=lat, subclass="0101"), settings=settings
     )
-    assert master.status == "open"
+    assert master.status == "dispatched"
     near = project(conn, lon, lat, radius - 0.5, 30)
     dup = submit_complaint(
         engine,
         complaint(lon=near[0], lat=near[1], subclass="0101", reporter_phone="13800001111"),
         settings=settings,
     )
-    assert dup.status == "merged" and dup.master_id == master.id
+    assert dup.status == "duplicate" and dup.master_id == master.id
     assert dup.officer_code == master.officer_code and dup.due_at is None
     assert get_case(engine, dup.id) == dup
     far = project(conn, lon, lat, radius + 1.0, 30)
     other = submit_complaint(
         engine, complaint(lon=far[0], lat=far[1], subclass="0101"), settings=settings
     )
-    assert other.status == "open" and other.master_id is None
+    assert other.status == "dispatched" and other.master_id is None
     # another subclass at the same spot is not a duplicate
     assert (
         submit_complaint(
             engine, complaint(lon=lon, lat=lat, subclass="0402"), settings=settings
         ).status
-        == "open"
+        == "dispatched"
     )
     updated = get_case(engine, master.id)
     assert updated.report_count == 2 and updated.version == 2
@@ -446,7 +447,7 @@ def test_duplicates_at_and_beyond_the_radius(
     # the resident's token follows the master; nothing personal in it
     public = get_case_by_token(engine, dup.token)
     assert public.case_id == master.id and public.merged and public.report_count == 2
-    assert public.token == dup.token and public.status == "open"
+    assert public.token == dup.token and public.status == "dispatched"
     text = repr(public.as_dict())
     assert "13800001111" not in text and "reporter" not in text and "officer" not in text
     assert get_case_by_token(engine, master.token).merged is False
@@ -467,11 +468,11 @@ def test_duplicate_window(
     second = submit_complaint(
         engine, complaint(lon=lon, lat=lat, subclass="0101"), settings=settings
     )
-    assert first.status == second.status == "open"
+    assert first.status == second.status == "dispatched"
     third = submit_complaint(
         engine, complaint(lon=lon, lat=lat, subclass="0101"), settings=settings
     )
-    assert third.status == "merged" and third.master_id == second.id
+    assert third.status == "duplicate" and third.master_id == second.id
 
 
 def test_closed_master_takes_no_duplicates(
@@ -491,7 +492,7 @@ def test_closed_master_takes_no_duplicates(
     again = submit_complaint(
         engine, complaint(lon=lon, lat=lat, subclass="0101"), settings=settings
     )
-    assert again.status == "open"
+    assert again.status == "dispatched"
 
 
 def test_concurrent_duplicates_count_right(
@@ -523,9 +524,9 @@ def test_concurrent_duplicates_count_right(
     for t in threads:
         t.join()
     assert not errors
-    masters = [v for v in views if v.status == "open"]
+    masters = [v for v in views if v.status == "dispatched"]
     assert len(masters) == 1
-    assert sorted(v.master_id for v in views if v.status == "merged") == [masters[0].id] * (n - 1)
+    assert sorted(v.master_id for v in views if v.status == "duplicate") == [masters[0].id] * (n - 1)
     assert get_case(engine, masters[0].id).report_count == n
 
 
@@ -727,7 +728,7 @@ def test_duplicate_search_uses_an_index(conn: Connection) -> None:
         sa.text("""
         INSERT INTO case_file (token, status, subclass_code, tier, description, address,
                                source, geom, locate_method, reported_at)
-        SELECT 'plan' || i, 'open', lpad((1 + i % 5)::text, 2, '0') || '0' || (1 + i % 4),
+        SELECT 'plan' || i, 'dispatched', lpad((1 + i % 5)::text, 2, '0') || '0' || (1 + i % 4),
                'minor', '', '', 'test',
                ST_SetSRID(ST_MakePoint(113.0 + random() * 0.2, 22.5 + random() * 0.2), 4326),
                'contained', :now - random() * interval '365 days'

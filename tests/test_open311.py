@@ -26,6 +26,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from api.app import create_app
 from cases.apikeys import create_api_key, revoke_api_key, verify_api_key
 from cases.catalogue import load_catalogue
+from cases.lifecycle.states import STATE_CODES
 from cases.open311 import JURISDICTION_ID, LOCAL_TZ, MAX_RESULTS
 from gis.settings import Settings
 
@@ -126,7 +127,7 @@ def insert_case(engine: Engine, **values: Any) -> int:
     """Write one case row directly (reading tests need exact times and statuses)."""
     row: dict[str, Any] = {
         "token": uuid.uuid4().hex[:24],
-        "status": "open",
+        "status": "dispatched",
         "subclass_code": CODE_A,
         "tier": "minor",
         "description": "",
@@ -218,12 +219,16 @@ def march(engine: Engine, place: Place) -> March:
         status_note="已清理完毕",
     )
     merged_a = insert_case(
-        engine, **where, status="merged", master_id=open_a, reported_at=local("2021-03-03 10:00")
+        engine,
+        **where,
+        status="duplicate",
+        master_id=open_a,
+        reported_at=local("2021-03-03 10:00"),
     )
     merged_closed = insert_case(
         engine,
         **where,
-        status="merged",
+        status="duplicate",
         master_id=closed_a,
         reported_at=local("2021-03-20 10:00"),
         status_note=f"与案件 {closed_a} 重复，已合并",
@@ -241,7 +246,7 @@ def march(engine: Engine, place: Place) -> March:
     unlocated_b = insert_case(
         engine,
         subclass_code=CODE_B,
-        status="needs_location",
+        status="received",
         locate_method="none",
         address="白沙市场门口",
         reported_at=local("2021-03-15 10:00"),
@@ -537,7 +542,7 @@ def test_at_most_1000_and_pages(client: TestClient, engine: Engine) -> None:
             sa.text("""
             INSERT INTO case_file (token, status, subclass_code, tier, description, address,
                                    source, locate_method, reported_at, created_at)
-            SELECT 'bulk' || n || '-' || :tag, 'open', :code, 'minor', '', '', 'test', 'none',
+            SELECT 'bulk' || n || '-' || :tag, 'dispatched', :code, 'minor', '', '', 'test', 'none',
                    TIMESTAMPTZ '2020-01-01 00:00:00+08' + n * INTERVAL '1 minute',
                    TIMESTAMPTZ '2020-01-01 00:00:00+08' + n * INTERVAL '1 minute'
             FROM generate_series(1, 1005) AS n"""),
@@ -952,7 +957,7 @@ def test_odd_posts_never_500(client: TestClient, api_key: str, body: bytes) -> N
         assert 400 <= r.status_code < 500, r.text
 
 
-@pytest.mark.parametrize("status", ["open", "needs_location", "referred_out", "closed"])
+@pytest.mark.parametrize("status", list(STATE_CODES))
 def test_status_mapping_agrees_with_the_intake(
     client: TestClient, engine: Engine, status: str
 ) -> None:

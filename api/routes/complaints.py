@@ -14,7 +14,8 @@ from fastapi import APIRouter, Depends, Header, Path, Query
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
-from api.contract import REF, api_errors, component, crs_schema, ok, schema_of
+from api.auth import CurrentPrincipal
+from api.contract import REF, ApiErrors, api_errors, component, crs_schema, ok, schema_of
 from api.deps import EngineDep, SettingsDep
 from api.schemas import ComplaintIn, JsonBody, json_body, parse_model
 from cases.catalogue import CATALOGUE_FILE, Catalogue, load_catalogue
@@ -23,12 +24,11 @@ from cases.intake import (
     MAX_ID,
     CaseView,
     PublicCaseView,
-    case_events,
-    get_case,
     get_case_by_token,
     locate_point,
 )
 from cases.intake import submit_complaint as submit
+from cases.lifecycle.views import complaint_events_for, complaint_for
 from gis.locate import Location
 
 router = APIRouter(prefix="/api/v1", tags=["complaints"])
@@ -152,16 +152,35 @@ def complaint_by_token(token: Token, engine: EngineDep, settings: SettingsDep) -
     return _json(get_case_by_token(engine, token, settings).as_dict())
 
 
-@router.get("/complaints/{case_id}", responses={**ok(CASE), **api_errors(404, 422, 503)})
-def complaint(case_id: CaseId, engine: EngineDep, settings: SettingsDep) -> Response:
-    """One complaint for dispatchers (personal data masked)."""
-    return _json(get_case(engine, case_id, settings).as_dict())
+_UNAUTHORISED: dict[int | str, dict[str, Any]] = {
+    401: {"model": ApiErrors, "description": "Unauthorised: log in (bearer token) to read cases"}
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ApiErrors, "description": "Not found: no such complaint in the caller's scope"}
+}
 
 
-@router.get("/complaints/{case_id}/events", responses={**ok(EVENTS), **api_errors(404, 422, 503)})
-def complaint_events(case_id: CaseId, engine: EngineDep) -> Response:
-    """The events of one complaint, oldest first."""
-    return _json(case_events(engine, case_id))
+@router.get(
+    "/complaints/{case_id}",
+    responses={**ok(CASE), **_UNAUTHORISED, **_NOT_FOUND, **api_errors(422, 503)},
+)
+def complaint(
+    case_id: CaseId, principal: CurrentPrincipal, engine: EngineDep, settings: SettingsDep
+) -> Response:
+    """One complaint for staff, in their scope: the reporter plain to who handles it,
+    masked to other staff, null for analysts. Residents use /by-token/{token}."""
+    return _json(complaint_for(engine, principal, case_id, settings))
+
+
+@router.get(
+    "/complaints/{case_id}/events",
+    responses={**ok(EVENTS), **_UNAUTHORISED, **_NOT_FOUND, **api_errors(422, 503)},
+)
+def complaint_events(
+    case_id: CaseId, principal: CurrentPrincipal, engine: EngineDep, settings: SettingsDep
+) -> Response:
+    """The events of one complaint, oldest first, for staff in whose scope it is."""
+    return _json(complaint_events_for(engine, principal, case_id, settings))
 
 
 @router.get("/locate", responses={**ok(LOCATION), **api_errors(422, 503)})

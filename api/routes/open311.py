@@ -13,6 +13,7 @@ Handlers are thin: collect the parameters, call cases.open311, shape.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -138,6 +139,25 @@ def _query(request: Request) -> dict[str, list[str]]:
 
 Fmt = Annotated[str, Path(description="json or xml", json_schema_extra=FORMAT)]
 
+KEYED_GETS = ("/requests.{fmt}", "/requests/{service_request_id}.{fmt}", "/tokens/{token}.{fmt}")
+"""The GETs that read requests: public as the spec intends (the spec's fields only, no
+personal data), or behind an api_key when `CG_OPEN311_GET_REQUIRES_KEY` is set."""
+
+
+def _keyed_get(request: Request, engine: EngineDep) -> None:
+    """403 without a valid api_key, when the setting asks for one on GETs."""
+    if request.app.state.settings.open311_get_requires_key:
+        verify_api_key(engine, request.query_params.get("api_key"))
+
+
+def keyed_gets_document(doc: dict[str, Any]) -> None:
+    """The document's edit when GETs need a key: the api_key scheme and a 403 on them."""
+    refused = doc["paths"][PREFIX + "/requests.{fmt}"]["post"]["responses"]["403"]
+    for path in KEYED_GETS:
+        operation = doc["paths"][PREFIX + path]["get"]
+        operation["security"] = [{"api_key": []}]
+        operation["responses"]["403"] = copy.deepcopy(refused)
+
 
 # ------------------------------------------------------------------- GET ---
 
@@ -189,6 +209,7 @@ def get_service_definition(service_code: str, fmt: Fmt, request: Request) -> Res
 def get_requests(fmt: Fmt, request: Request, engine: EngineDep) -> Response:
     """Requests by id, service, status and date (default: the last 90 days, at most 1000)."""
     kind = _format(fmt)
+    _keyed_get(request, engine)
     found = open311.list_requests(engine, _query(request))
     return respond(kind, "service_requests", [r.as_spec() for r in found])
 
@@ -209,6 +230,7 @@ def get_request(
 ) -> Response:
     """One request."""
     kind = _format(fmt)
+    _keyed_get(request, engine)
     found = open311.get_request(engine, _query(request), service_request_id)
     return respond(kind, "service_requests", [found.as_spec()])
 
@@ -230,6 +252,7 @@ def get_token(
 ) -> Response:
     """The service_request_id a tracking token belongs to."""
     kind = _format(fmt)
+    _keyed_get(request, engine)
     found = open311.request_id_for_token(engine, _query(request), token)
     return respond(kind, "service_requests", [found])
 

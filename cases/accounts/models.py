@@ -34,8 +34,10 @@ ROLES = (
     "dispatcher",
     "analyst",
     "admin",
+    "department_staff",
 )
-"""The roles of accounts (residents are anonymous and have none)."""
+"""The roles of accounts (residents are anonymous and have none). `department_staff`:
+a department's staff in 党建+N grids (cases shared with their department)."""
 
 USERNAME_PATTERN = "^[a-z0-9][a-z0-9_.@-]{1,63}$"
 """Lower-case letters, digits and _ . @ -, 2 to 64 characters (stored lower-case)."""
@@ -52,6 +54,7 @@ class Account(Base):
     station_code: Mapped[str | None] = mapped_column(ForeignKey("station.code"))
     squad_code: Mapped[str | None] = mapped_column(ForeignKey("squad.code"))
     officer_code: Mapped[str | None] = mapped_column(ForeignKey("officer.code"))
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("department.code"))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     __table_args__ = (
@@ -62,6 +65,10 @@ class Account(Base):
         ),
         CheckConstraint(
             "role <> 'squad_leader' OR squad_code IS NOT NULL", name="account_leader_squad"
+        ),
+        CheckConstraint(
+            "role <> 'department_staff' OR department_code IS NOT NULL",
+            name="account_department_staff",
         ),
     )
 

@@ -51,6 +51,7 @@ class AccountInfo:
     officer_code: str | None
     active: bool
     created_at: datetime
+    department_code: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
@@ -61,6 +62,7 @@ class AccountInfo:
             "station_code": self.station_code,
             "squad_code": self.squad_code,
             "officer_code": self.officer_code,
+            "department_code": self.department_code,
             "active": self.active,
             "created_at": self.created_at.isoformat(),
         }
@@ -85,7 +87,10 @@ class Login:
         }
 
 
-_COLUMNS = "id, username, role, station_code, squad_code, officer_code, active, created_at"
+_COLUMNS = (
+    "id, username, role, station_code, squad_code, officer_code, active, created_at, "
+    "department_code"
+)
 
 
 def _info(row: Any) -> AccountInfo:
@@ -105,6 +110,7 @@ def _check_new(
     station_code: str | None,
     squad_code: str | None,
     officer_code: str | None,
+    department_code: str | None = None,
 ) -> None:
     """Every check of a new account, each with a message naming the field."""
     if role not in ROLES:
@@ -129,6 +135,19 @@ def _check_new(
         raise InvalidInput(f"--station is for officers, not for a {role}", field="station")
     if squad_code and place != "squad":
         raise InvalidInput(f"--squad is for squad leaders, not for a {role}", field="squad")
+    if place == "department" and not department_code:
+        raise InvalidInput(f"a {role} account needs --department (its code)", field="department")
+    if department_code and place != "department":
+        raise InvalidInput(
+            f"--department is for department staff, not a {role}", field="department"
+        )
+    if (
+        department_code
+        and not conn.execute(
+            sa.text("SELECT 1 FROM department WHERE code = :c"), {"c": department_code}
+        ).scalar()
+    ):
+        raise NotFound(f"no department with code {department_code!r}", field="department")
     if (
         station_code
         and not conn.execute(
@@ -190,6 +209,7 @@ def create_account(
     station_code: str | None = None,
     squad_code: str | None = None,
     officer_code: str | None = None,
+    department_code: str | None = None,
 ) -> AccountInfo:
     """Make an account. InvalidInput for a bad role, username, password or a
     place that does not fit the role; NotFound for a station, squad or officer
@@ -198,13 +218,17 @@ def create_account(
     station_code = station_code.strip() if station_code else None
     squad_code = squad_code.strip() if squad_code else None
     officer_code = officer_code.strip() if officer_code else None
+    department_code = department_code.strip() if department_code else None
     with engine.begin() as conn:
-        _check_new(conn, username, role, password, station_code, squad_code, officer_code)
+        _check_new(
+            conn, username, role, password, station_code, squad_code, officer_code, department_code
+        )
         row = (
             conn.execute(
                 sa.text(
                     "INSERT INTO account (username, role, password_hash, station_code, "
-                    "squad_code, officer_code) VALUES (:u, :r, :h, :st, :sq, :of) "
+                    "squad_code, officer_code, department_code) "
+                    "VALUES (:u, :r, :h, :st, :sq, :of, :dep) "
                     f"ON CONFLICT (username) DO NOTHING RETURNING {_COLUMNS}"
                 ),
                 {
@@ -214,6 +238,7 @@ def create_account(
                     "st": station_code,
                     "sq": squad_code,
                     "of": officer_code,
+                    "dep": department_code,
                 },
             )
             .mappings()

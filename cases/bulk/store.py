@@ -19,9 +19,9 @@ All in the caller's transaction, set-based, no statement per row:
    checks the foreign keys of the whole load with one query per key. A
    smaller load goes into the live partitions, checked row by row.
 
-Events of a batch are numbered from their case's id (id × 4 + 0, 1, 2: at
-most three events per case at intake), so their ids never meet those of
-case_event_id_seq (case ids of batches start at 2^40).
+Events of a batch are numbered from their case's id (id × 8 + their place
+among the case's events at intake, fewer than 8), so their ids never meet
+those of case_event_id_seq (case ids of batches start at 2^40).
 
 COPY format: CSV written by pyarrow (C++, in chunks while PostgreSQL reads);
 bench/copyfmt.py measures it against a hand-written binary encoder.
@@ -33,8 +33,8 @@ import io
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -49,13 +49,21 @@ from cases.bulk.result import AssignResult, FloatArray, Progress
 from cases.bulk.validate import tokens
 from cases.calendar import WorkCalendar
 from cases.catalogue import Catalogue
-from cases.intake.rules import EVENTS_PER_CASE, Decision, OfficerRoster, Placed, decide
+from cases.intake.rules import (
+    EVENTS_PER_CASE,
+    Decision,
+    OfficerRoster,
+    Placed,
+    decide,
+    window_counts,
+)
+from cases.lifecycle.holders import Leaders, load_leaders
 from cases.models import BATCH_SPAN, LIVE_END
 from gis.locate import locate_table
 from gis.settings import Settings
 
 COPY_CHUNK_ROWS: Final = 200_000
-EVENT_ID_FACTOR: Final = 4
+EVENT_ID_FACTOR: Final = 8
 """Events of a batch: id = case id × this + position (it exceeds EVENTS_PER_CASE)."""
 assert EVENT_ID_FACTOR > EVENTS_PER_CASE
 
@@ -86,6 +94,13 @@ CASE_COLUMNS: Final = (
     "due_at",
     "status_note",
     "external_ref",
+    "holder_role",
+    "holder_code",
+    "department_code",
+    "dispatched_at",
+    "due_provisional",
+    "reply_due_at",
+    "reply_provisional",
 )
 
 
@@ -267,6 +282,8 @@ class Located:
     grid_cell_id: npt.NDArray[np.float64]  # NaN: none
     community: pa.Array
     subdistrict: pa.Array
+    leaders: Leaders = field(default_factory=Leaders)
+    grid_departments: pa.Array | None = None  # `grid_code/department_code` keys (党建+N)
 
 
 def _column(table: pa.Table, name: str, at: pa.Array) -> pa.Array:
@@ -274,8 +291,45 @@ def _column(table: pa.Table, name: str, at: pa.Array) -> pa.Array:
     return table.column(name).combine_chunks().take(at)
 
 
+_EARLIER: Final = """
+SELECT grid_code || '/' || subclass_code AS key, extract(epoch FROM reported_at)::bigint AS at
+FROM case_file
+WHERE grid_code IS NOT NULL AND subclass_code IN ({codes})
+  AND reported_at >= to_timestamp({lo}) AND reported_at <= to_timestamp({hi})"""
+_EARLIER_SCHEMA: Final = pa.schema([("key", pa.string()), ("at", pa.int64())])
+
+
+def prior_reports(
+    conn: Connection, grid_code: pa.Array, subclass: pa.Array, times: npt.NDArray[Any], days: float
+) -> npt.NDArray[np.int64]:
+    """Earlier reports of each row's subclass in its grid within `days` (rule 2 of
+    cases.intake.rules): the database's, read in one COPY, and the file's own
+    earlier rows, counted set-based by `window_counts`."""
+    keys = pc.binary_join_element_wise(grid_code, subclass, "/")
+    secs = np.asarray(times, dtype="datetime64[s]").astype(np.int64)
+    in_grid = np.asarray(pc.is_valid(grid_code))
+    if not in_grid.any():
+        return np.zeros(len(keys), dtype=np.int64)
+    codes = sorted(set(pc.unique(subclass).to_pylist()))
+    if not all(isinstance(c, str) and c.isdigit() for c in codes):  # validated catalogue codes
+        raise ValueError("subclass codes are digits")
+    lo = int(secs[in_grid].min()) - round(days * 86_400)
+    query = _EARLIER.format(
+        codes=", ".join(f"'{c}'" for c in codes), lo=lo, hi=int(secs[in_grid].max())
+    )
+    earlier = copy_out(conn, query, _EARLIER_SCHEMA)
+    old_times = np.asarray(earlier.column("at").to_numpy(), dtype=np.int64).astype("datetime64[s]")
+    return window_counts(
+        keys, np.asarray(times), days, earlier.column("key").combine_chunks(), old_times
+    )
+
+
 def place(
-    conn: Connection, good: pa.Table, generation: int, catalogue_codes: Sequence[str]
+    conn: Connection,
+    good: pa.Table,
+    generation: int,
+    catalogue_codes: Sequence[str],
+    settings: Settings | None = None,
 ) -> tuple[Located, OfficerRoster]:
     """The located points met with the layout; the roster of every station's officers."""
     n = good.num_rows
@@ -317,10 +371,13 @@ def place(
     unknown = set(pc.unique(good.column("subclass")).to_pylist()) - set(catalogue_codes)
     if unknown:  # validation refused these already
         raise ValueError(f"unknown subclasses reached the store: {sorted(unknown)[:5]}")
+    grid_code = _column(grids, "code", g_at)
+    subclass = good.column("subclass").combine_chunks()
+    days = settings.repeat_report_days if settings is not None else 30.0
     placed = Placed(
-        subclass=good.column("subclass").combine_chunks(),
+        subclass=subclass,
         method=method,
-        grid_code=_column(grids, "code", g_at),
+        grid_code=grid_code,
         distance_m=np.round(distance, 2),
         station=_column(grids, "station", g_at),
         squad=_column(grids, "squad", g_at),
@@ -330,12 +387,18 @@ def place(
         dispatched_at=dispatched,
         master_id=np.full(n, -1, dtype=np.int64),
         master_officer=pa.nulls(n, pa.string()),
+        prior_reports=prior_reports(conn, grid_code, subclass, dispatched, days),
     )
+    pairs = conn.execute(
+        sa.text("SELECT grid_code || '/' || department_code FROM grid_department")
+    ).scalars()
     located = Located(
         placed=placed,
         grid_cell_id=np.asarray(grid_id.to_numpy(zero_copy_only=False), dtype=np.float64),
         community=_column(grids, "community_code", g_at),
         subdistrict=_column(grids, "subdistrict_code", g_at),
+        leaders=load_leaders(conn, settings.deputy_in_charge if settings else None),
+        grid_departments=pa.array(list(pairs), pa.string()),
     )
     return located, roster
 
@@ -391,6 +454,13 @@ def _case_rows(
         "due_at": ts(decision.due_at),
         "status_note": decision.note,
         "external_ref": ref,
+        "holder_role": decision.holder_role,
+        "holder_code": decision.holder_code,
+        "department_code": decision.department,
+        "dispatched_at": ts(np.where(np.isnat(decision.due_at), decision.due_at, p.dispatched_at)),
+        "due_provisional": pa.array(decision.due_provisional),
+        "reply_due_at": ts(decision.reply_due_at),
+        "reply_provisional": pa.array(decision.reply_provisional),
     }
     assert tuple(columns) == CASE_COLUMNS
     return pa.table(columns)
@@ -437,7 +507,16 @@ def write_cases(
     """Apply the rules and write the cases and their events (see the module docs)."""
     n = good.num_rows
     t0 = time.perf_counter()
-    decision = decide(located.placed, catalogue, calendar, roster, source)
+    decision = decide(
+        located.placed,
+        catalogue,
+        calendar,
+        roster,
+        source,
+        leaders=located.leaders,
+        grid_departments=located.grid_departments,
+        settings=settings,
+    )
     batch = n >= settings.bulk_partition_rows
     if batch:
         base = int(conn.execute(sa.text("SELECT case_batch_open(:n)"), {"n": n}).scalar_one())

@@ -1,9 +1,10 @@
 """Duplicates: a new complaint of the same subclass near an open case is merged into it.
 
 The rule (the subclass's `duplicate_radius_m` and `duplicate_window_hours`):
-an open case, itself not merged, of the same subclass, within the radius (on
+an open case (filed and not yet closed: cases.lifecycle.states.ACTIVE_STATES),
+itself not merged, of the same subclass, within the radius (on
 the spheroid) and reported within the window either side; the nearest wins,
-then the lowest id. The new complaint becomes `merged`, its token follows the
+then the lowest id. The new complaint becomes a `duplicate`, its token follows the
 master, and the master counts one more report (`report_added` event).
 
 Only complaints filed one at a time are checked (API, Open311). A bulk file
@@ -30,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cases.catalogue import Subclass
+from cases.lifecycle.states import ACTIVE_STATES
 from gis.district import HomeDistrict, metres_per_degree
 from gis.prepared import execute_prepared
 
@@ -48,9 +50,12 @@ def lock_keys(subclass: str, x: float, y: float, radius_m: float, home: HomeDist
 
 LOCK_CELLS = sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
 
-FIND_MASTER = sa.text("""
+_ACTIVE = "(" + ", ".join(f"'{s}'" for s in ACTIVE_STATES) + ")"
+
+FIND_MASTER = sa.text(f"""
 SELECT id, officer_code FROM case_file
-WHERE status = 'open' AND master_id IS NULL AND subclass_code = :subclass
+WHERE status IN {_ACTIVE}
+  AND master_id IS NULL AND subclass_code = :subclass
   AND ST_DWithin(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326), :deg)
   AND ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(:x, :y), 4326)::geography, :radius)
   AND reported_at BETWEEN :since AND :until

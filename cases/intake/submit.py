@@ -32,6 +32,7 @@ from cases.intake.duplicates import add_report, find_master
 from cases.intake.model import ComplaintIn
 from cases.intake.rules import OfficerRoster, Placed, decide
 from cases.intake.views import CaseView, case_view_from_row
+from cases.lifecycle.holders import leaders_of
 from gis.district import home_district
 from gis.locate import InvalidLocation, Location, locate
 from gis.prepared import execute_prepared
@@ -45,6 +46,22 @@ SELECT code, station_code, role, duty_weekday, duty_half, encode(name_enc, 'hex'
 FROM officer WHERE station_code = :station AND active ORDER BY code
 """)
 
+CONTEXT = sa.text("""
+SELECT
+    (SELECT count(*) FROM case_file
+     WHERE subclass_code = :subclass AND grid_code = :grid
+       AND reported_at BETWEEN :since AND :at) AS prior,
+    (SELECT coalesce(array_agg(grid_code || '/' || department_code), '{}')
+     FROM grid_department WHERE grid_code = :grid) AS departments,
+    (SELECT min(code) FROM officer
+     WHERE active AND role = 'squad_leader' AND squad_code = :squad) AS squad_leader,
+    (SELECT coalesce(array_agg(code ORDER BY code), '{}') FROM officer
+     WHERE active AND role = 'deputy_leader') AS deputies,
+    (SELECT min(code) FROM officer WHERE active AND role = 'chief') AS chief
+""")
+"""What the rules need besides the point: earlier reports of the subclass in the
+grid (repeat window), the grid's 党建+N departments, the leaders by tier."""
+
 INSERT_CASE = sa.text("""
 WITH c AS (
     INSERT INTO case_file (
@@ -52,14 +69,17 @@ WITH c AS (
         reporter_name_enc, reporter_phone_enc, source, lon_in, lat_in, crs_in, geom,
         locate_method, locate_distance_m, grid_cell_id, grid_code, community_code,
         subdistrict_code, station_code, squad_code, district_code, officer_code, master_id,
-        reported_at, created_at, due_at, status_note, api_key_id)
+        reported_at, created_at, due_at, status_note, api_key_id, holder_role, holder_code,
+        department_code, dispatched_at, due_provisional, reply_due_at, reply_provisional)
     VALUES (
         :token, :status, :subclass, :tier, :description, :address, CAST(:photos AS jsonb),
         :name_enc, :phone_enc, :source, :lon_in, :lat_in, :crs_in,
         CASE WHEN CAST(:x AS float8) IS NULL THEN NULL
              ELSE ST_SetSRID(ST_MakePoint(:x, :y), 4326) END,
         :method, :distance, :grid_id, :grid_code, :community, :subdistrict, :station, :squad,
-        :district, :officer, :master, :reported_at, :created_at, :due_at, :note, :api_key_id)
+        :district, :officer, :master, :reported_at, :created_at, :due_at, :note, :api_key_id,
+        :holder_role, :holder_code, :department, :dispatched_at, :due_provisional,
+        :reply_due_at, :reply_provisional)
     RETURNING id
 )
 INSERT INTO case_event (case_id, kind, actor, data)
@@ -89,6 +109,7 @@ def _placed(
     loc: Location | None,
     dispatched_at: datetime,
     master: tuple[int, str | None] | None,
+    prior: int = 0,
 ) -> Placed:
     """The rules' input for one complaint."""
     outside = loc is not None and loc.method == "outside"
@@ -107,6 +128,7 @@ def _placed(
         ),
         master_id=np.array([master[0] if master else -1], dtype=np.int64),
         master_officer=_one(master[1] if master else None),
+        prior_reports=np.array([prior], dtype=np.int64),
     )
 
 
@@ -164,17 +186,50 @@ def submit_complaint(
         if point is not None and in_grid and home is not None:
             master = find_master(conn, sub, point[0], point[1], reported_at, home)
         roster = OfficerRoster(officers)
-        decision = decide(_placed(sub.code, loc, now, master), catalogue, calendar, roster, source)
+        grid = loc.grid_code if in_grid and loc is not None else None
+        ctx = execute_prepared(
+            conn,
+            CONTEXT,
+            {
+                "subclass": sub.code,
+                "grid": grid,
+                "since": reported_at - timedelta(days=settings.repeat_report_days),
+                "at": reported_at,
+                "squad": loc.squad if loc else None,
+            },
+        ).one()
+        leaders = leaders_of(
+            loc.squad if loc else None,
+            ctx.squad_leader,
+            ctx.deputies,
+            ctx.chief,
+            settings.deputy_in_charge,
+        )
+        decision = decide(
+            _placed(sub.code, loc, now, master, int(ctx.prior)),
+            catalogue,
+            calendar,
+            roster,
+            source,
+            leaders=leaders,
+            grid_departments=pa.array(ctx.departments, pa.string()),
+            settings=settings,
+        )
         status = str(decision.status[0].as_py())
         note = str(decision.note[0].as_py())
         officer = decision.officer[0].as_py()
+        tier = str(decision.tier[0].as_py())
         due_at = _when(decision.due_at[0])
+        reply_due_at = _when(decision.reply_due_at[0])
+        holder_role = decision.holder_role[0].as_py()
+        holder_code = decision.holder_code[0].as_py()
+        department = decision.department[0].as_py()
         events = decision.events
         params: dict[str, Any] = {
             "token": token,
             "status": status,
             "subclass": sub.code,
-            "tier": sub.tier,
+            "tier": tier,
             "description": complaint.description,
             "address": complaint.address or "",
             "photos": json.dumps(complaint.photos),
@@ -202,6 +257,13 @@ def submit_complaint(
             "due_at": due_at,
             "note": note,
             "api_key_id": api_key_id,
+            "holder_role": holder_role,
+            "holder_code": holder_code,
+            "department": department,
+            "dispatched_at": now if due_at is not None else None,
+            "due_provisional": bool(decision.due_provisional[0]),
+            "reply_due_at": reply_due_at,
+            "reply_provisional": bool(decision.reply_provisional[0]),
             "kinds": events.column("kind").to_pylist(),
             "actors": events.column("actor").to_pylist(),
             "datas": events.column("data").to_pylist(),
@@ -217,7 +279,7 @@ def submit_complaint(
             "status": status,
             "status_note": note,
             "subclass_code": sub.code,
-            "tier": sub.tier,
+            "tier": tier,
             "description": complaint.description,
             "address": params["address"],
             "photos": complaint.photos,
@@ -248,6 +310,13 @@ def submit_complaint(
             "created_at": now,
             "due_at": due_at,
             "closed_at": None,
+            "holder_role": holder_role,
+            "holder_code": holder_code,
+            "department_code": department,
+            "dispatched_at": params["dispatched_at"],
+            "due_provisional": params["due_provisional"],
+            "reply_due_at": reply_due_at,
+            "reply_provisional": params["reply_provisional"],
             "reporter_name_enc": params["name_enc"],
             "reporter_phone_enc": params["phone_enc"],
             "version": 1,

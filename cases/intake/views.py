@@ -22,6 +22,7 @@ from cases.catalogue import CATALOGUE_FILE, Catalogue, load_catalogue
 from cases.errors import InvalidInput, NotFound
 from cases.intake.model import MAX_ID
 from cases.intake.rules import duty_slot, officer_slot
+from cases.lifecycle.states import CLOSED_STATES, PUBLIC_EVENTS
 from gis.privacy import decrypt, mask_name, mask_phone
 from gis.settings import Settings, get_settings
 
@@ -42,16 +43,18 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def open311_status(status: str) -> str:
-    """Open311 status of a case status: `closed` for closed and referred_out (转办,
-    handled elsewhere), `open` for open, merged (its master is) and needs_location."""
-    return "closed" if status in ("closed", "referred_out") else "open"
+    """Open311 status of a case's state: `closed` for the finished ones (closed,
+    evaluated, cancelled, referred_out: 转办, handled elsewhere), `open` for the
+    others (a duplicate's own view: its master is open; see cases.open311)."""
+    return "closed" if status in CLOSED_STATES else "open"
 
 
 @dataclass(frozen=True)
 class CaseView:
     """A case for dispatchers and the API (personal data masked); `as_dict` is JSON-ready.
 
-    `open311_status` is `open` unless the case is closed or referred_out (→ `closed`).
+    `open311_status` is `closed` for a finished case (cases.lifecycle.states), else `open`.
+    `holder_role`/`holder_code`: who holds it now (cases.lifecycle.holders).
     `officers` are the active officers of the case's station, the one on duty now
     first, each {code, name (masked), role, on_duty}.
     """
@@ -97,6 +100,13 @@ class CaseView:
     reporter_name: str | None
     reporter_phone: str | None
     version: int
+    holder_role: str | None = None
+    holder_code: str | None = None
+    department_code: str | None = None
+    dispatched_at: str | None = None
+    due_provisional: bool = False
+    reply_due_at: str | None = None
+    reply_provisional: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (times ISO 8601 in Asia/Shanghai)."""
@@ -249,6 +259,13 @@ def case_view_from_row(row: Any, settings: Settings) -> CaseView:
         reporter_name=mask_name(decrypt(row["reporter_name_enc"], settings)),
         reporter_phone=mask_phone(decrypt(row["reporter_phone_enc"], settings)),
         version=row["version"],
+        holder_role=row["holder_role"],
+        holder_code=row["holder_code"],
+        department_code=row["department_code"],
+        dispatched_at=_iso(row["dispatched_at"]),
+        due_provisional=bool(row["due_provisional"]),
+        reply_due_at=_iso(row["reply_due_at"]),
+        reply_provisional=bool(row["reply_provisional"]),
     )
 
 
@@ -290,17 +307,7 @@ def case_events(engine: Engine, case_id: int) -> list[dict[str, Any]]:
         return _events(conn, case_id)
 
 
-_PUBLIC_EVENTS = (
-    "created",
-    "dispatched",
-    "merged",
-    "report_added",
-    "referred_out",
-    "needs_location",
-    "closed",
-    "reopened",
-    "escalated",
-)
+_PUBLIC_EVENTS = PUBLIC_EVENTS
 
 
 def get_case_by_token(

@@ -1,10 +1,11 @@
 """Open311 service requests: cases read as the spec's requests, by query, id or token.
 
-Mapping to the workflow:
-- status: closed and referred-out (转办, handled by another district) cases
-  are `closed`; open cases and those waiting for a dispatcher to place them
-  are `open`; a merged duplicate follows its master case (open while the
-  master is), with a status note naming the master.
+Mapping to the workflow (cases.lifecycle.states):
+- status: the finished states are `closed` (closed, evaluated, cancelled,
+  and referred out: 转办, handled by another district); every other state
+  is `open` (received, filed, dispatched, in progress, reported back,
+  rework); a duplicate follows its master case (open while the master is),
+  with a status note naming the master.
 - requested_datetime is when the resident reported; updated_datetime the
   close, else the latest event; expected_datetime the due time of the tier.
 - agency_responsible names the squad and station the case was located to.
@@ -24,6 +25,7 @@ from sqlalchemy.engine import Engine
 from cases.catalogue import Subclass
 from cases.errors import NotFound
 from cases.idempotency import transaction
+from cases.lifecycle.states import ACTIVE_STATES, CLOSED_STATES
 from cases.open311.params import (
     TOKEN,
     Params,
@@ -34,9 +36,9 @@ from cases.open311.params import (
 )
 from cases.open311.services import catalogue
 
-OPEN311_CLOSED = ("closed", "referred_out")
-"""Workflow statuses answered as `closed` (as cases.intake.open311_status has it); every
-other one is `open`, except that a merged case answers its master's status."""
+OPEN311_CLOSED = CLOSED_STATES
+"""Workflow states answered as `closed` (as cases.intake.open311_status has it); every
+other one is `open`, except that a duplicate answers its master's status."""
 
 TIER_NOTICE = {
     "minor": "小事：由社区城管服务站执法队员现场处置",
@@ -91,7 +93,9 @@ class ServiceRequest:
 
 _CLOSED_SQL = "('" + "','".join(OPEN311_CLOSED) + "')"
 
-_EFFECTIVE = "CASE WHEN c.status = 'merged' AND m.id IS NOT NULL THEN m.status ELSE c.status END"
+_EFFECTIVE = (
+    "CASE WHEN c.status = 'duplicate' AND m.id IS NOT NULL THEN m.status ELSE c.status END"
+)
 _OPEN311 = f"CASE WHEN {_EFFECTIVE} IN {_CLOSED_SQL} THEN 'closed' ELSE 'open' END"
 
 _SELECT = f"""
@@ -100,7 +104,7 @@ SELECT c.id, c.token, c.status, c.status_note, c.subclass_code, c.tier, c.descri
        ST_Y(c.geom) AS lat, ST_X(c.geom) AS lon,
        c.reported_at, c.created_at, c.due_at, c.closed_at, c.master_id,
        sq.name AS squad_name, st.name AS station_name,
-       COALESCE(c.closed_at, CASE WHEN c.status = 'merged' THEN m.closed_at END,
+       COALESCE(c.closed_at, CASE WHEN c.status = 'duplicate' THEN m.closed_at END,
                 GREATEST(c.created_at, ev.last_at)) AS updated_at,
        {_OPEN311} AS open311_status
 FROM case_file c
@@ -117,9 +121,9 @@ _ORDER = " ORDER BY c.reported_at DESC, c.id DESC"
 def _status_notes(row: Any) -> str | None:
     if row.status_note:
         return str(row.status_note)
-    if row.status == "merged" and row.master_id is not None:
+    if row.status == "duplicate" and row.master_id is not None:
         return f"重复诉求，已并入第 {row.master_id} 号诉求处理 (duplicate of {row.master_id})"
-    if row.status == "needs_location":
+    if row.status == "received":
         return "位置待调度员核定 (location to be confirmed by a dispatcher)"
     if row.status == "referred_out":
         return "不在本区范围，已转办 (outside the district, referred out)"
@@ -127,7 +131,7 @@ def _status_notes(row: Any) -> str | None:
 
 
 def _service_notice(row: Any, sub: Subclass | None) -> str | None:
-    if row.status != "open":
+    if row.status not in ACTIVE_STATES:
         return None
     parts = [TIER_NOTICE.get(row.tier, "")]
     if sub is not None and sub.time_limit_hours:

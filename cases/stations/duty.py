@@ -143,7 +143,8 @@ cand AS (
 SELECT cand.code, cand.shift_id, cand.lo, cand.hi, cand.state,
        encode(o.name_enc, 'hex') AS name_hex,
        (SELECT count(*) FROM case_file f
-        WHERE f.status = 'open' AND f.officer_code = cand.code) AS open_cases
+        WHERE f.status IN ('dispatched', 'in_progress', 'rework')
+          AND f.officer_code = cand.code) AS open_cases
 FROM cand JOIN officer o ON o.code = cand.code AND o.active
 ORDER BY CASE cand.state WHEN 'present' THEN 0 WHEN 'planned' THEN 1 ELSE 2 END,
          open_cases, cand.code
