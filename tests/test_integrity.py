@@ -138,3 +138,9 @@ def test_the_trigger_holds_for_the_owner_and_every_partition(
                     )
                 assert _sqlstate(err.value) == "23001"
                 c.rollback()
+
+
+def test_new_sessions_plan_repeated_statements_once(engine: Engine, sample_layout: int) -> None:
+    """The foreign-key checks against partitioned case_file are not planned per row."""
+    with engine.connect() as c:
+        assert c.execute(sa.text("SHOW plan_cache_mode")).scalar_one() == "force_generic_plan"
