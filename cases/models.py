@@ -104,9 +104,7 @@ class Case(Base):
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     due_provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     reply_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    reply_provisional: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default="false"
-    )
+    reply_provisional: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     rating: Mapped[int | None] = mapped_column(SmallInteger)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -150,9 +148,7 @@ class CaseEvent(Base):
     """
 
     __tablename__ = "case_event"
-    case_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("case_file.id"), primary_key=True
-    )
+    case_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("case_file.id"), primary_key=True)
     id: Mapped[int] = mapped_column(
         BigInteger, Sequence("case_event_id_seq"), primary_key=True, autoincrement=True
     )

@@ -372,9 +372,7 @@ def test_a_large_load_gets_partitions_of_its_own_and_the_same_cases(
         tag = uuid.uuid4().hex[:8]
         path = _write(tmp_path / f"{name}-{tag}.csv", body.replace("垃圾", f"垃圾 {tag}"))
         # (the second load repeats the first's reports: no repeat rule raising its tiers)
-        one = settings.model_copy(
-            update={"bulk_partition_rows": rows, "repeat_report_count": 1000}
-        )
+        one = settings.model_copy(update={"bulk_partition_rows": rows, "repeat_report_count": 1000})
         results[name] = assign_file(engine, path, "wgs84", settings=one)
         cases[name] = _cases(conn, path.name)
     assert results["live"].partition is None

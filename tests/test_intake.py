@@ -526,7 +526,9 @@ def test_concurrent_duplicates_count_right(
     assert not errors
     masters = [v for v in views if v.status == "dispatched"]
     assert len(masters) == 1
-    assert sorted(v.master_id for v in views if v.status == "duplicate") == [masters[0].id] * (n - 1)
+    assert sorted(v.master_id for v in views if v.status == "duplicate") == [masters[0].id] * (
+        n - 1
+    )
     assert get_case(engine, masters[0].id).report_count == n
 
 

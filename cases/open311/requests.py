@@ -93,9 +93,7 @@ class ServiceRequest:
 
 _CLOSED_SQL = "('" + "','".join(OPEN311_CLOSED) + "')"
 
-_EFFECTIVE = (
-    "CASE WHEN c.status = 'duplicate' AND m.id IS NOT NULL THEN m.status ELSE c.status END"
-)
+_EFFECTIVE = "CASE WHEN c.status = 'duplicate' AND m.id IS NOT NULL THEN m.status ELSE c.status END"
 _OPEN311 = f"CASE WHEN {_EFFECTIVE} IN {_CLOSED_SQL} THEN 'closed' ELSE 'open' END"
 
 _SELECT = f"""

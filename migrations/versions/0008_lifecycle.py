@@ -155,7 +155,10 @@ def upgrade() -> None:
         sa.Column("recipient_code", sa.String(length=16), nullable=True),
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("channel", sa.String(length=16), nullable=True),
