@@ -14,10 +14,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 
-from api import contract, errors
+from api import auth, contract, errors
 from api.limits import BodyLimit
+from api.routes import auth as auth_routes
 from api.routes import cases as cases_routes
-from api.routes import complaints, open311, open311_contract
+from api.routes import complaints, maps, open311, open311_contract, pages
 from api.schemas import complaint_schema
 from api.sweeper import escalation_task
 from cases.catalogue import CATALOGUE_FILE, load_catalogue
@@ -110,5 +111,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(open311.router)
     app.include_router(cases_routes.router)
     cases_routes.install(app)
+    app.include_router(auth_routes.router)
+    auth.install(app)
+    app.include_router(maps.router)
+    pages.install(app)  # the HTML pages (not in the contract), their error pages, /static
     contract.install(app, _document_edits(settings))
     return app

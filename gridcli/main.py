@@ -291,11 +291,12 @@ from gridcli import dutycmd as _dutycmd  # noqa: E402
 from gridcli import escalatecmd as _escalatecmd  # noqa: E402
 from gridcli import intake as _intake  # noqa: E402
 from gridcli import ledgercmd as _ledgercmd  # noqa: E402
+from gridcli import mapscmd as _mapscmd  # noqa: E402
 from gridcli import open311cli as _open311cli  # noqa: E402
 from gridcli import ops as _ops  # noqa: E402
 from gridcli import usercmd as _usercmd  # noqa: E402
 
-for _module in (_intake, _open311cli, _ops, _usercmd, _calendarcmd, _dutycmd):
+for _module in (_intake, _open311cli, _ops, _usercmd, _calendarcmd, _dutycmd, _mapscmd):
     _module.register(app)
 _escalatecmd.register(app)
 _ledgercmd.register(app)

@@ -6,7 +6,10 @@ Inputs (all WGS84, all optional so that the map shows what the caller may see):
 - ``squads``: polygons with ``code``, ``name``;
 - ``officers``: on duty now, ``name`` and either ``lon``/``lat`` (a position) or
   ``station_code`` (drawn at their station, listed in its popup);
-- ``cases``: ``lon``, ``lat``, ``overdue`` (bool), and any of :data:`CASE_FIELDS`.
+- ``cases``: ``lon``, ``lat``, ``overdue`` (bool), and any of :data:`CASE_FIELDS`; or
+  cells the server counted already, with ``lon``, ``lat``, ``overdue`` and ``count``
+  (per layer: the open layer may be cells while the overdue one is single cases,
+  whose ``count`` is then empty).
 
 Cases are clustered markers with a popup each while a layer has at most
 ``CG_MAP_MARKERS_MAX`` of them; above that they are counted in square cells
@@ -106,7 +109,10 @@ def _case_layer(
     if cases.empty:
         return folium.FeatureGroup(name=f"{name}（0 件）"), "0 件"
     limit = canvas.settings.map_markers_max
-    if len(cases) <= limit:
+    # Cells the server counted already (a layer is either cells or single cases).
+    counted = "count" in cases.columns and bool(cases["count"].notna().all())
+    total = int(cases["count"].sum()) if counted else len(cases)
+    if not counted and len(cases) <= limit:
         lon, lat = canvas.points(cases["lon"].to_numpy(), cases["lat"].to_numpy())
         rows = [
             [la, lo, html]
@@ -123,6 +129,7 @@ def _case_layer(
         cases["lon"].to_numpy(),
         cases["lat"].to_numpy(),
         canvas.settings.map_cell_m * 2,
+        weight=cases["count"].to_numpy() if counted else None,
         max_cells=limit,
     )
     cell_m = float(cells["cell_m"].iloc[0])
@@ -135,12 +142,12 @@ def _case_layer(
     radius = np.clip(3 + 2.5 * np.log2(frame["count"].to_numpy()), 3, 18).round()
     layer = point_layer(
         frame,
-        name=f"{name}（{len(cases):,} 件，按方格汇总）",
+        name=f"{name}（{total:,} 件，按方格汇总）",
         colour=colour,
         radius=radius.tolist(),
         tooltip={"count": "件数"},
     )
-    return layer, f"{len(cases):,} 件，按 {cell_m:g} 米方格汇总"
+    return layer, f"{total:,} 件，按 {cell_m:g} 米方格汇总"
 
 
 def _officers_at_stations(officers: pd.DataFrame, stations: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
