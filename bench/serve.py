@@ -45,6 +45,8 @@ POST_VS_HEALTHZ = 0.25
 P99_MS_AT_4 = 30.0
 """Target: p99 of POST at 4 connections."""
 
+SECTION = "## (b) API under load: `POST /api/v1/complaints` beside `/healthz` and a bare `SELECT 1`"
+
 BARE, HEALTHZ, POST = "bare SELECT 1", "GET /healthz (API)", "POST /api/v1/complaints"
 
 
@@ -260,6 +262,7 @@ def bench_api(
             ).all()
         }
     return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "workers": shipped,
         "workers_as_shipped": workers is None,
         "nproc": os.cpu_count(),
@@ -285,9 +288,10 @@ def render(api: dict[str, Any]) -> list[str]:
         "as shipped (one worker per core)" if a.get("workers_as_shipped") else "with --workers"
     )
     lines = [
-        "## (b) API under load: `POST /api/v1/complaints` beside `/healthz` and a bare `SELECT 1`",
+        SECTION,
         "",
-        f"`grid serve` {shipped}: {a['workers']} workers on {a.get('nproc', '?')} cores; "
+        f"Measured {a.get('date', '?')}. `grid serve` {shipped}: {a['workers']} workers "
+        f"on {a.get('nproc', '?')} cores; "
         f"bench/bare.py (uvicorn, same workers). Load from a separate process: "
         f"{a['load_generator']}, one thread, closed loop; each row is one bounded run after a "
         "2 s warm-up. `/healthz` is the API's own endpoint (one pooled `SELECT 1` through the "
@@ -355,6 +359,15 @@ def render(api: dict[str, Any]) -> list[str]:
     return lines
 
 
+def write_section(results_md: Path, lines: list[str]) -> None:
+    """Put this section in RESULTS.md in place of the one there (it is the last one),
+    keeping every other part's figures as they were written."""
+    text = results_md.read_text(encoding="utf-8") if results_md.exists() else ""
+    start = text.find(SECTION.split(":")[0])
+    head = text[:start] if start >= 0 else text.rstrip("\n") + "\n\n"
+    results_md.write_text(head + "\n".join(lines), encoding="utf-8")
+
+
 def main() -> None:
     """Measure the API alone and rewrite RESULTS.md (bench.run's renderer)."""
     parser = argparse.ArgumentParser()
@@ -372,7 +385,7 @@ def main() -> None:
 
     get_settings.cache_clear()
     from bench import run as bench_run
-    from bench.common import machine_info, prepare_database
+    from bench.common import prepare_database
 
     results: dict[str, Any] = {}
     if bench_run.RESULTS_JSON.exists():
@@ -386,10 +399,8 @@ def main() -> None:
         print("\n".join(render(api)))
         return
     results["api"] = api
-    results["machine"] = machine_info()
-    results.setdefault("database", {"database": args.database, "sample_cases": 0})
     bench_run.RESULTS_JSON.write_text(json.dumps(results, ensure_ascii=False, indent=1))
-    bench_run.RESULTS_MD.write_text(bench_run.render(results), encoding="utf-8")
+    write_section(bench_run.RESULTS_MD, render(api))
     print(f"wrote {bench_run.RESULTS_MD}")
 
 
