@@ -323,6 +323,138 @@ def _demo(serve: bool, host: str, port: int) -> None:
         + (", ".join(f"{status} {n:,}" for status, n in rows) or "none")
     )
 
-    # 4. Serve.
+    # 4. Demo accounts, a year of duty, the ledgers of the last full month.
+    _demo_accounts(engine)
+    _demo_duty(engine)
+    paths = _demo_ledgers(engine)
+    out.print("[bold]files written[/]")
+    for path in paths:
+        out.print(f"  {path}", highlight=False)
+    shown = f"[{host}]" if ":" in host else host
+    out.print(
+        f"start page: http://{shown}:{port}/ (API documentation: http://{shown}:{port}/docs)",
+        highlight=False,
+    )
+
+    # 5. Serve.
     if serve:
         _serve(host, port, None, True)
+
+
+# Demo accounts: one per role, with FIXED passwords printed by `grid demo`. They
+# are for trying the sample out on one's own machine only: never run `grid demo`
+# against a database that real people use (or disable these accounts there with
+# `grid user disable`).
+DEMO_PASSWORD_SUFFIX = "-demo-2026"  # noqa: S105 - demo-only passwords, printed on purpose
+DEMO_ROLES = (
+    "officer",
+    "squad_leader",
+    "deputy_leader",
+    "chief",
+    "dispatcher",
+    "analyst",
+    "admin",
+)
+
+
+def _demo_station(engine: Engine) -> Any:
+    """The demo officer's place: the first sample officer (by code) with a station."""
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT o.code, o.station_code, o.squad_code FROM officer o "
+                "WHERE o.active AND o.role = 'officer' AND o.station_code IS NOT NULL "
+                "AND o.squad_code IS NOT NULL ORDER BY o.code LIMIT 1"
+            )
+        ).one()
+
+
+def _demo_accounts(engine: Engine) -> None:
+    """Make the demo accounts that do not exist yet (a rerun makes none) and print
+    them with their passwords. Officers, squad leaders, deputies and the chief are
+    linked to the sample officer who holds that post."""
+    import sqlalchemy as sa
+
+    from cases.accounts.store import create_account, list_accounts
+
+    me = _demo_station(engine)
+    with engine.connect() as conn:
+        holders: dict[str, str] = dict(
+            (r.role, r.code)
+            for r in conn.execute(
+                sa.text(
+                    "SELECT DISTINCT ON (role) role, code FROM officer WHERE active AND "
+                    "(role IN ('deputy_leader', 'chief') OR "
+                    "(role = 'squad_leader' AND squad_code = :sq)) ORDER BY role, code"
+                ),
+                {"sq": me.squad_code},
+            ).all()
+        )
+    holders["officer"] = me.code
+    existing = {a.username for a in list_accounts(engine)}
+    main.out.print("[bold]demo accounts (demo only: fixed passwords)[/]")
+    main.out.print(f"  {'username':<20} {'password':<26} {'role':<14} place", highlight=False)
+    for role in DEMO_ROLES:
+        username = f"demo_{role}"
+        password = role + DEMO_PASSWORD_SUFFIX
+        station = me.station_code if role == "officer" else None
+        squad = me.squad_code if role == "squad_leader" else None
+        if username not in existing:
+            create_account(
+                engine,
+                username,
+                role,
+                password,
+                station_code=station,
+                squad_code=squad,
+                officer_code=holders.get(role),
+            )
+        main.out.print(
+            f"  {username:<20} {password:<26} {role:<14} {station or squad or '蓬江区'}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    main.out.print(
+        "These accounts and passwords are for the demo only; never keep them on a "
+        "database that real people use (`grid user disable USERNAME`)."
+    )
+
+
+def _demo_duty(engine: Engine) -> None:
+    """Load the sample year's shifts, check-ins and patrols not loaded yet."""
+    from sample.duty import load_sample_duty
+
+    try:
+        done = load_sample_duty(engine)
+    except LookupError as exc:
+        raise main.fail(str(exc)) from exc
+    if done.shifts:
+        main.out.print(
+            f"sample duty {done.first} to {done.last}: {done.shifts:,} shifts, "
+            f"{done.checks:,} check-ins/outs ({done.flagged:,} flagged outside), "
+            f"{done.patrols:,} patrols",
+            highlight=False,
+        )
+    else:
+        main.out.print("sample duty: already loaded")
+
+
+def _demo_ledgers(engine: Engine) -> list[Path]:
+    """The five ledgers of the demo officer's station for the last full month of
+    the sample year, as .xlsx under var/demo/ledgers; returns their paths."""
+    from datetime import UTC, datetime
+
+    from cases.ledgers import Month, export_ledgers
+    from cases.stations.weeks import LOCAL_TZ
+    from gis.settings import ROOT
+
+    today = datetime.now(UTC).astimezone(LOCAL_TZ).date()
+    last = Month(today.year - 1, 12) if today.month == 1 else Month(today.year, today.month - 1)
+    station = _demo_station(engine).station_code
+    out_dir = ROOT / "var" / "demo" / "ledgers"
+    try:
+        return export_ledgers(engine, station, last, out_dir)
+    except OSError as exc:
+        raise main.fail(f"cannot write the ledgers in {out_dir}: {exc.strerror}") from exc
