@@ -4,7 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 GRID   := $(BIN)/grid
 
-.PHONY: setup demo test lint format bench clean-db
+# The lock: every Python dependency pinned with hashes, for Python 3.11 and newer
+# on any platform, resolved from plain PyPI by uv (in a tool venv under var/).
+UV_VERSION := 0.13.9
+UV         := var/tools/uv/bin/uv
+
+.PHONY: setup demo test lint format bench clean-db lock
 
 setup:
 	@bash scripts/setup.sh
@@ -26,6 +31,18 @@ format: setup
 
 bench: setup
 	$(BIN)/python -m bench.run
+
+# `make lock` after a change to pyproject.toml keeps the other pins;
+# `make lock UPGRADE=1` moves every pin to the newest release.
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	  --generate-hashes --no-config --index-url https://pypi.org/simple \
+	  $(if $(UPGRADE),--upgrade,) -o requirements.lock
+
+$(UV):
+	python3 -m venv var/tools/uv
+	PIP_CONFIG_FILE=/dev/null var/tools/uv/bin/pip install -q \
+	  --index-url https://pypi.org/simple uv==$(UV_VERSION)
 
 clean-db:
 	-$(GRID) db stop

@@ -23,6 +23,7 @@ from api.schemas import complaint_schema
 from api.sweeper import escalation_task
 from cases.catalogue import CATALOGUE_FILE, load_catalogue
 from gis.db import get_engine, ping
+from gis.privacy import require_key_at_start
 from gis.settings import Settings, get_settings
 
 HEALTH = contract.component(
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.engine = get_engine(settings)
+        # A missing or wrong personal-data key stops start-up (gis.privacy).
+        require_key_at_start(app.state.engine, settings)
         async with escalation_task(app.state.engine, settings):
             yield
 

@@ -95,22 +95,15 @@ def loadavg() -> str:
 
 def prepare_database(name: str) -> dict[str, Any]:
     """Drop and recreate the bench database; layout and a year of sample complaints."""
-    import sqlalchemy as sa
-    from sqlalchemy.engine import make_url
 
-    from gis.db import _engine_for, ensure_database, get_engine, migrate
+    from gis.db import _engine_for, drop_database, ensure_database, get_engine, migrate
     from gis.settings import get_settings
     from sample.complaints import load_sample_complaints
     from sample.seed import load_sample
 
     settings = get_settings()
     assert settings.database == name, (settings.database, name)
-    admin = sa.create_engine(
-        make_url(settings.url_for()).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(settings, name)
     _engine_for.cache_clear()
     ensure_database(settings)
     migrate(settings)

@@ -3,15 +3,23 @@
 `DATABASE_URL` points at any PostGIS; when it is unset the project runs its own
 PostgreSQL cluster under `var/pgdata` and connects to that. Everything else has
 the prefix `CG_` (community-grid), e.g. `CG_PG_PORT=55433`.
+
+Two database roles: the application's (`DATABASE_URL`, or `cg_app` on the
+project's server) and the owner's, which runs the migrations and owns the
+schema (`CG_OWNER_DATABASE_URL`, or `cg_owner`). The project's server wants
+their passwords, which `grid db start` makes and keeps in `var/secrets.env`.
 """
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,13 +33,29 @@ class Settings(BaseSettings):
         env_prefix="CG_", env_file=".env", extra="ignore", populate_by_name=True
     )
 
+    # The application's URL (the role `grid serve`, the CLI and the tests use)
+    # and the owner's (migrations, grants). With only DATABASE_URL one role
+    # does both, and least privilege is not in force.
     database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("DATABASE_URL", "CG_DATABASE_URL")
     )
+    owner_database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CG_OWNER_DATABASE_URL", "DATABASE_OWNER_URL"),
+    )
     database_name: str = "community_grid"
 
-    # The project-owned cluster, used when DATABASE_URL is unset.
-    pg_bin: Path = Path("/usr/lib/postgresql/15/bin")
+    # The roles on the project-owned server, and their passwords: from the
+    # environment, or from the secrets file that `grid db start` writes.
+    app_role: str = "cg_app"
+    owner_role: str = "cg_owner"
+    app_password: SecretStr | None = None
+    owner_password: SecretStr | None = None
+    secrets_file: Path = ROOT / "var" / "secrets.env"
+
+    # The project-owned cluster, used when DATABASE_URL is unset. The binaries
+    # are found (see `find_pg_bin`) unless CG_PG_BIN names them.
+    pg_bin: Path | None = None
     pg_data: Path = ROOT / "var" / "pgdata"
     pg_port: int = 55432
     pg_user: str = "postgres"
@@ -65,8 +89,9 @@ class Settings(BaseSettings):
     api_max_form_fields: int = Field(default=100, ge=1)
     api_workers: int = Field(default=0, ge=0)
 
-    # Key for personal data at rest (Fernet, urlsafe base64). When unset a key
-    # file under var/ is made once and reused.
+    # Key for personal data at rest (Fernet, urlsafe base64): CG_DATA_KEY, or the
+    # key file. A key is made only while the database holds no encrypted data
+    # (gis.privacy.require_key); back the file up together with the database.
     data_key: str | None = None
     data_key_file: Path = ROOT / "var" / "data.key"
 
@@ -114,20 +139,53 @@ class Settings(BaseSettings):
     escalate_batch: int = Field(default=2_000, ge=1, le=100_000)
     open311_get_requires_key: bool = False
 
+    @model_validator(mode="after")
+    def _secrets_and_binaries(self) -> Self:
+        """Read the passwords from the secrets file; find the PostgreSQL binaries."""
+        secrets = read_secrets(self.secrets_file)
+        if self.app_password is None and "CG_APP_PASSWORD" in secrets:
+            self.app_password = SecretStr(secrets["CG_APP_PASSWORD"])
+        if self.owner_password is None and "CG_OWNER_PASSWORD" in secrets:
+            self.owner_password = SecretStr(secrets["CG_OWNER_PASSWORD"])
+        if self.pg_bin is None and self.managed_cluster:
+            self.pg_bin = find_pg_bin(self.pg_data)
+        return self
+
     @property
     def managed_cluster(self) -> bool:
         """True when the project runs its own PostgreSQL (no DATABASE_URL)."""
         return not self.database_url
 
     def url_for(self, database: str | None = None) -> str:
-        """The SQLAlchemy URL of `database` (default: the project's database)."""
+        """The application's SQLAlchemy URL of `database` (default: the project's)."""
         if self.database_url:
-            if database is None:
-                return self.database_url
-            base, _, _ = self.database_url.rpartition("/")
-            return f"{base}/{database}"
+            return _with_database(self.database_url, database)
+        return self._managed_url(self.app_role, self.app_password, database)
+
+    def owner_url_for(self, database: str | None = None) -> str:
+        """The owner's URL of `database`: migrations, grants, creating databases."""
+        if self.owner_database_url:
+            return _with_database(self.owner_database_url, database or self.database)
+        if self.database_url:
+            return _with_database(self.database_url, database)
+        return self._managed_url(self.owner_role, self.owner_password, database)
+
+    def _managed_url(self, role: str, password: SecretStr | None, database: str | None) -> str:
+        secret = f":{password.get_secret_value()}" if password else ""
         name = database or self.database_name
-        return f"postgresql+psycopg2://{self.pg_user}@127.0.0.1:{self.pg_port}/{name}"
+        return f"postgresql+psycopg2://{role}{secret}@127.0.0.1:{self.pg_port}/{name}"
+
+    @property
+    def app_role_name(self) -> str:
+        """The application's role: the user of DATABASE_URL, or `app_role`."""
+        return _user_of(self.database_url) if self.database_url else self.app_role
+
+    @property
+    def owner_role_name(self) -> str:
+        """The owner's role: the user of the owner's URL (the app's when only one is given)."""
+        if self.owner_database_url:
+            return _user_of(self.owner_database_url)
+        return self.app_role_name if self.database_url else self.owner_role
 
     @property
     def database(self) -> str:
@@ -135,6 +193,63 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url.rpartition("/")[2].split("?")[0]
         return self.database_name
+
+
+def _with_database(url: str, database: str | None) -> str:
+    if database is None:
+        return url
+    base, _, rest = url.rpartition("/")
+    query = rest.partition("?")[2]
+    return f"{base}/{database}" + (f"?{query}" if query else "")
+
+
+def _user_of(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).username or ""
+
+
+def read_secrets(path: Path) -> dict[str, str]:
+    """`NAME=value` lines of the secrets file (none when it is missing or unreadable)."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return {}
+    pairs = (line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs if not k.lstrip().startswith("#")}
+
+
+def find_pg_bin(pg_data: Path) -> Path | None:
+    """The PostgreSQL binaries for the project's cluster.
+
+    The cluster's own major version when it exists (a cluster runs only under
+    its major); otherwise the newest installed major with PostGIS 3, then the
+    newest installed one, then `pg_config --bindir` (non-Debian layouts).
+    """
+    root = Path("/usr/lib/postgresql")
+    version = pg_data / "PG_VERSION"
+    if version.exists():
+        own = root / version.read_text().strip() / "bin"
+        if (own / "pg_ctl").exists():
+            return own
+
+    def major(p: Path) -> int:
+        return int(p.name) if re.fullmatch(r"\d+", p.name) else -1
+
+    installed = sorted(
+        (d for d in root.glob("*") if (d / "bin" / "pg_ctl").exists()), key=major, reverse=True
+    )
+    with_postgis = [d for d in installed if any((d / "lib").glob("postgis-3*.so"))]
+    if with_postgis or installed:
+        return (with_postgis or installed)[0] / "bin"
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        out = subprocess.run(  # noqa: S603 - a fixed argument list
+            [pg_config, "--bindir"], capture_output=True, text=True, check=False
+        )
+        if out.returncode == 0 and (Path(out.stdout.strip()) / "pg_ctl").exists():
+            return Path(out.stdout.strip())
+    return None
 
 
 @lru_cache

@@ -29,9 +29,14 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def checked_engine() -> Engine:
-    """The project's engine, or exit 3 with what to do when it is unreachable."""
+def checked_engine(key: bool = True) -> Engine:
+    """The project's engine, or exit 3 with what to do when it is unreachable.
+
+    With `key`, the personal-data key must fit the database too (exit 1 with
+    what to do otherwise; see gis.privacy.require_key).
+    """
     from gis.db import DatabaseUnavailable, get_engine, ping
+    from gis.privacy import KeyProblem, require_key
 
     engine = get_engine()
     if not ping(engine):
@@ -40,6 +45,16 @@ def checked_engine() -> Engine:
         raise fail(
             f"the database at {where} is not reachable; run `make setup` or `grid db start`", 3
         ) from DatabaseUnavailable(where)
+    if key:
+        try:
+            report = require_key(engine)
+        except KeyProblem as exc:
+            raise fail(str(exc)) from exc
+        if report.made:
+            err.print(
+                f"made a new personal-data key: {report.source} ({report.fingerprint}); "
+                "back it up together with the database"
+            )
     return engine
 
 

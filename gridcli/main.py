@@ -67,15 +67,22 @@ def db_status() -> None:
 
 @db_app.command("init")
 def db_init() -> None:
-    """Create the database and PostGIS if missing, and migrate to the newest schema."""
-    from gis.db import DatabaseUnavailable, ensure_database, migrate
+    """Create the database and PostGIS if missing, migrate it, grant the app role its rights."""
+    from gis.db import ensure_database, migrate
 
+    settings = get_settings()
     try:
         created = ensure_database()
-    except DatabaseUnavailable as exc:
+        migrate()
+    except RuntimeError as exc:  # DatabaseUnavailable, ClusterError, a missing role
         raise fail(str(exc), 3) from exc
-    migrate()
-    out.print(f"database {get_settings().database}: {'created, ' if created else ''}migrated")
+    roles = f"owner {settings.owner_role_name}, application {settings.app_role_name}"
+    if settings.owner_role_name == settings.app_role_name:
+        roles += " (one role: set CG_OWNER_DATABASE_URL for least privilege)"
+    out.print(
+        f"database {settings.database}: {'created, ' if created else ''}migrated; {roles}",
+        highlight=False,
+    )
 
 
 # ----------------------------------------------------------------- load ---
@@ -290,6 +297,7 @@ from gridcli import calendarcmd as _calendarcmd  # noqa: E402
 from gridcli import dutycmd as _dutycmd  # noqa: E402
 from gridcli import escalatecmd as _escalatecmd  # noqa: E402
 from gridcli import intake as _intake  # noqa: E402
+from gridcli import keycmd as _keycmd  # noqa: E402
 from gridcli import ledgercmd as _ledgercmd  # noqa: E402
 from gridcli import mapscmd as _mapscmd  # noqa: E402
 from gridcli import open311cli as _open311cli  # noqa: E402
@@ -300,6 +308,7 @@ for _module in (_intake, _open311cli, _ops, _usercmd, _calendarcmd, _dutycmd, _m
     _module.register(app)
 _escalatecmd.register(app)
 _ledgercmd.register(app)
+_keycmd.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m gridcli.main`

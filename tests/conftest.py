@@ -1,15 +1,21 @@
 """Test set-up: a fresh PostGIS database per test session, migrated from empty.
 
 Every test talks to the real server that `make setup` started (or the one
-DATABASE_URL names). The database is created here, upgraded with Alembic from
-nothing, and dropped at the end. A database that cannot be reached is an
-error, never a skip; in CI any skipped test fails the run.
+DATABASE_URL names). The database is created here by the owner role, upgraded
+with Alembic from nothing (the application role's rights applied, as on every
+migrate), and dropped at the end. Everything else, the `engine` fixture and the
+CLI in subprocesses, connects as the application's role, as `grid serve` does.
+A database that cannot be reached is an error, never a skip; in CI any skipped
+test fails the run.
+
+A known state for each test: `conn` rolls back what the test left uncommitted;
+`reset_tables` empties tables (as the owner) for a test that counts rows.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -46,22 +52,41 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.fixture(scope="session")
 def settings() -> Iterator[Settings]:
     """Settings bound to a new, migrated test database (dropped afterwards)."""
-    from gis.db import ensure_database, migrate
+    from gis.db import drop_database, ensure_database, get_engine, migrate
+    from gis.privacy import require_key
 
     s = get_settings()
     assert s.database == TEST_DB
     ensure_database(s)
     migrate(s)
+    require_key(get_engine(s), s)  # a key exists before any test encrypts
     yield s
-    from gis.db import _engine_for
+    drop_database(s, TEST_DB)
 
-    _engine_for.cache_clear()
-    admin = sa.create_engine(
-        make_url(s.url_for()).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)'))
-    admin.dispose()
+
+@pytest.fixture(scope="session")
+def owner_engine(settings: Settings) -> Iterator[Engine]:
+    """An engine of the test database as the owner role (rights, resetting state)."""
+    engine = sa.create_engine(settings.owner_url_for())
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def reset_tables(owner_engine: Engine) -> Callable[..., None]:
+    """Empty tables before a test that needs them empty: `reset_tables("case_file", ...)`.
+
+    TRUNCATE ... RESTART IDENTITY CASCADE as the owner (the application role
+    may not), so a test starts from a known state whatever ran before it.
+    """
+
+    def reset(*tables: str) -> None:
+        quote = owner_engine.dialect.identifier_preparer.quote
+        names = ", ".join(quote(t) for t in tables)
+        with owner_engine.begin() as c:
+            c.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+    return reset
 
 
 @pytest.fixture(scope="session")
@@ -86,6 +111,9 @@ def sample_layout(engine: Engine, settings: Settings) -> int:
 
 @pytest.fixture
 def conn(engine: Engine, sample_layout: int) -> Iterator[Connection]:
-    """A connection to the test database with the sample layout loaded."""
+    """A connection to the test database with the sample layout loaded.
+
+    What the test leaves uncommitted is rolled back when it ends.
+    """
     with engine.connect() as c:
         yield c

@@ -9,9 +9,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
-from gis.db import alembic_config, ensure_database, migrate
+from gis.db import alembic_config, drop_database, ensure_database, migrate
 from gis.privacy import decrypt, mask_name, mask_phone
 from gis.settings import ROOT, Settings
 from sample.seed import load_sample, sample_files
@@ -21,7 +21,7 @@ GRID = str(ROOT / ".venv" / "bin" / "grid")
 
 def test_migrations_match_the_models(settings: Settings) -> None:
     """`alembic check`: no change in the models lacks a migration."""
-    command.check(alembic_config(settings.url_for()))
+    command.check(alembic_config(settings.owner_url_for()))
 
 
 def test_migrations_up_down_up_from_empty(settings: Settings) -> None:
@@ -35,20 +35,15 @@ def test_migrations_up_down_up_from_empty(settings: Settings) -> None:
     ensure_database(scratch)
     try:
         migrate(scratch)
-        command.downgrade(alembic_config(scratch.url_for()), "base")
-        engine = sa.create_engine(scratch.url_for())
+        command.downgrade(alembic_config(scratch.owner_url_for()), "base")
+        engine = sa.create_engine(scratch.owner_url_for())
         with engine.connect() as conn:
             tables = set(sa.inspect(conn).get_table_names())
         engine.dispose()
         assert tables <= {"alembic_version", "spatial_ref_sys"}
         migrate(scratch)
     finally:
-        admin = sa.create_engine(
-            make_url(scratch.url_for()).set(database="postgres"), isolation_level="AUTOCOMMIT"
-        )
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(scratch, name)
 
 
 def test_sample_district_looks_real(engine: Engine, sample_layout: int) -> None:
@@ -147,6 +142,7 @@ def test_db_status_says_running() -> None:
         assert "not managed" in run.stdout
     else:
         assert run.returncode == 0 and "running" in run.stdout
+        assert "password on TCP" in run.stdout
 
 
 def test_db_commands_are_no_ops_with_database_url() -> None:

@@ -208,7 +208,7 @@ def test_bulk_agrees_with_one_at_a_time(engine: Engine, sample_layout: int) -> N
         pts.append(_shared_edge(conn)[1:])
         pts.append(_edge_point(conn, 20)[:2])
         pts.append(_edge_point(conn, 200)[:2])
-        conn.execute(sa.text("CREATE UNLOGGED TABLE bench_test_pts (id bigint, geom geometry)"))
+        conn.execute(sa.text("CREATE TEMP TABLE bench_test_pts (id bigint, geom geometry)"))
         conn.execute(
             sa.text("""INSERT INTO bench_test_pts
             SELECT i, ST_SetSRID(ST_MakePoint(x, y), 4326)
@@ -285,7 +285,7 @@ def test_gap_inside_the_district(
         assert home is not None
         assert where.grid_code is None and where.district == home.name
     with engine.begin() as conn:
-        conn.execute(sa.text("CREATE UNLOGGED TABLE bench_gap (id bigint, geom geometry)"))
+        conn.execute(sa.text("CREATE TEMP TABLE bench_gap (id bigint, geom geometry)"))
         conn.execute(
             sa.text("INSERT INTO bench_gap VALUES (1, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
             {"x": lon, "y": lat},

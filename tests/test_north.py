@@ -226,7 +226,7 @@ def test_bulk_agrees(engine: Engine, north: North) -> None:
     names = list(POINTS)
     coords = [_lonlat(POINTS[n].x, POINTS[n].y) for n in names]
     with engine.begin() as conn:
-        conn.execute(sa.text("CREATE UNLOGGED TABLE north_pts (id bigint, geom geometry)"))
+        conn.execute(sa.text("CREATE TEMP TABLE north_pts (id bigint, geom geometry)"))
         conn.execute(
             sa.text("""INSERT INTO north_pts
             SELECT i, ST_SetSRID(ST_MakePoint(x, y), 4326)
