@@ -93,13 +93,25 @@ def _point_hex(col: pa.Array) -> pa.Array:
     return _nulls(_fixed(rec), np.asarray(col.is_null(), dtype=bool))
 
 
+def _boolean(col: pa.Array) -> pa.Array:
+    values = np.asarray(pc.fill_null(col, False).to_numpy(zero_copy_only=False), dtype=bool)
+    rec = np.empty(len(values), dtype=[("len", ">i4"), ("v", "u1")])
+    rec["len"] = 1
+    rec["v"] = values
+    return _nulls(_fixed(rec), np.asarray(col.is_null(), dtype=bool))
+
+
 def _encoder(kind: str) -> Callable[[pa.Array], pa.Array]:
+    """The field encoder for a column of PostgreSQL type `kind` (format_type's name)."""
+    if kind.startswith("geometry"):
+        return _point_hex
     return {
-        "int8": lambda c: _number(c, ">i8", 8),
-        "int4": lambda c: _number(c, ">i4", 4),
-        "float8": lambda c: _number(c, ">f8", 8),
-        "timestamptz": _timestamp,
-        "geometry": _point_hex,
+        "bigint": lambda c: _number(c, ">i8", 8),
+        "integer": lambda c: _number(c, ">i4", 4),
+        "smallint": lambda c: _number(c, ">i2", 2),
+        "double precision": lambda c: _number(c, ">f8", 8),
+        "boolean": _boolean,
+        "timestamp with time zone": _timestamp,
         "jsonb": lambda c: _text(c, b"\x01"),
     }.get(kind, _text)
 
@@ -112,7 +124,7 @@ def binary_chunks(table: pa.Table, kinds: dict[str, str]) -> list[bytes]:
         count = np.full(part.num_rows, part.num_columns, dtype=">i2")
         fields = [_fixed(count)]
         for name in part.column_names:
-            fields.append(_encoder(kinds.get(name, "text"))(part.column(name).combine_chunks()))
+            fields.append(_encoder(kinds[name])(part.column(name).combine_chunks()))
         rows = pc.binary_join_element_wise(*fields, pa.scalar(b"", pa.large_binary()))
         offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)
         lo, hi = int(offsets[rows.offset]), int(offsets[rows.offset + len(rows)])
@@ -135,17 +147,15 @@ def csv_chunks(table: pa.Table) -> list[bytes]:
 # ------------------------------------------------------------------ bench
 
 
-CASE_KINDS: Final = {
-    "id": "int8",
-    "lon_in": "float8",
-    "lat_in": "float8",
-    "locate_distance_m": "float8",
-    "grid_cell_id": "int4",
-    "reported_at": "timestamptz",
-    "due_at": "timestamptz",
-    "geom": "geometry",
-}
-EVENT_KINDS: Final = {"id": "int8", "case_id": "int8", "data": "jsonb"}
+def column_types(conn: sa.Connection, table: str) -> dict[str, str]:
+    """Each column of `table` and its PostgreSQL type (as format_type names it)."""
+    rows = conn.execute(
+        sa.text("""
+        SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+        WHERE attrelid = CAST(:t AS regclass) AND attnum > 0 AND NOT attisdropped"""),
+        {"t": table},
+    ).all()
+    return {str(name): str(kind) for name, kind in rows}
 
 
 def _copy(conn: sa.Connection, table: str, cols: list[str], chunks: list[bytes], fmt: str) -> None:
@@ -199,10 +209,12 @@ def bench_copy(path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"cases": cases.num_rows, "events": events.num_rows}
     with get_engine().connect() as conn:
         for fmt in ("csv", "binary"):
-            for name, table, kinds, like in (
-                ("cases", cases, CASE_KINDS, "case_file"),
-                ("events", events, EVENT_KINDS, "case_event"),
+            for name, table, like in (
+                ("cases", cases, "case_file"),
+                ("events", events, "case_event"),
             ):
+                kinds = column_types(conn, like)
+                conn.rollback()
                 t0 = time.perf_counter()
                 chunks = csv_chunks(table) if fmt == "csv" else binary_chunks(table, kinds)
                 encode = time.perf_counter() - t0
