@@ -326,6 +326,7 @@ def _demo(serve: bool, host: str, port: int) -> None:
     # 4. Demo accounts, a year of duty, the ledgers of the last full month.
     _demo_accounts(engine)
     _demo_duty(engine)
+    _demo_workflow(engine)
     paths = _demo_ledgers(engine)
     out.print("[bold]files written[/]")
     for path in paths:
@@ -439,6 +440,22 @@ def _demo_duty(engine: Engine) -> None:
         )
     else:
         main.out.print("sample duty: already loaded")
+
+
+def _demo_workflow(engine: Engine) -> None:
+    """Drive part of the last full month's sample cases through the lifecycle."""
+    from sample.workflow import run_sample_workflow
+
+    done = run_sample_workflow(engine)
+    if done.moves:
+        main.out.print(
+            f"sample workflow {done.month}: "
+            + ", ".join(f"{fate} {n:,}" for fate, n in done.cases.items())
+            + f" cases ({done.moves:,} moves through the lifecycle)",
+            highlight=False,
+        )
+    else:
+        main.out.print(f"sample workflow {done.month}: already run")
 
 
 def _demo_ledgers(engine: Engine) -> list[Path]:
