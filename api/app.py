@@ -19,6 +19,8 @@ from api.limits import BodyLimit
 from api.routes import auth as auth_routes
 from api.routes import cases as cases_routes
 from api.routes import complaints, maps, open311, open311_contract, pages
+from api.routes import indicators as indicator_routes
+from api.routes import reports as report_routes
 from api.schemas import complaint_schema
 from api.sweeper import escalation_task
 from cases.catalogue import CATALOGUE_FILE, load_catalogue
@@ -117,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_routes.router)
     auth.install(app)
     app.include_router(maps.router)
+    app.include_router(indicator_routes.router)
+    app.include_router(report_routes.router)
     pages.install(app)  # the HTML pages (not in the contract), their error pages, /static
     contract.install(app, _document_edits(settings))
     return app

@@ -296,12 +296,14 @@ def summary(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 from gridcli import calendarcmd as _calendarcmd  # noqa: E402
 from gridcli import dutycmd as _dutycmd  # noqa: E402
 from gridcli import escalatecmd as _escalatecmd  # noqa: E402
+from gridcli import indicatorcmd as _indicatorcmd  # noqa: E402
 from gridcli import intake as _intake  # noqa: E402
 from gridcli import keycmd as _keycmd  # noqa: E402
 from gridcli import ledgercmd as _ledgercmd  # noqa: E402
 from gridcli import mapscmd as _mapscmd  # noqa: E402
 from gridcli import open311cli as _open311cli  # noqa: E402
 from gridcli import ops as _ops  # noqa: E402
+from gridcli import reportcmd as _reportcmd  # noqa: E402
 from gridcli import usercmd as _usercmd  # noqa: E402
 
 for _module in (_intake, _open311cli, _ops, _usercmd, _calendarcmd, _dutycmd, _mapscmd):
@@ -309,6 +311,8 @@ for _module in (_intake, _open311cli, _ops, _usercmd, _calendarcmd, _dutycmd, _m
 _escalatecmd.register(app)
 _ledgercmd.register(app)
 _keycmd.register(app)
+_indicatorcmd.register(app)
+_reportcmd.register(app)
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m gridcli.main`

@@ -14,6 +14,7 @@ and zone, and the bureau's own days on top of the maintained library
 - `handling_deadline` (from dispatch, 派遣) and `reply_deadline` (from receipt)
   for a catalogue subclass: the two clocks of the workflow;
 - `add_working_hours`, `add_working_hours_many`: the plain forms, no flag;
+- `working_hours_between_many`: working hours between two instants (indicators);
 - `calendar_warnings(today)`: the lines to log at start-up when this or next
   year is not covered (`grid calendar check` prints them too).
 
@@ -63,6 +64,7 @@ __all__ = [
     "load_calendar",
     "log_calendar_warnings",
     "reply_deadline",
+    "working_hours_between_many",
 ]
 
 CALENDAR_FILE = "holidays.toml"
@@ -135,6 +137,15 @@ def add_working_hours_many(
 ) -> npt.NDArray[np.datetime64]:
     """Vectorised `add_working_hours` over UTC datetime64[us] arrays (about 1M rows/s+)."""
     return (calendar or load_calendar()).add_working_hours_many(starts, hours)
+
+
+def working_hours_between_many(
+    starts: npt.ArrayLike,
+    ends: npt.ArrayLike,
+    calendar: WorkCalendar | None = None,
+) -> npt.NDArray[np.float64]:
+    """Working hours from each start to its end (UTC datetime64 arrays; NaN for NaT)."""
+    return (calendar or load_calendar()).working_hours_between_many(starts, ends)
 
 
 def deadline(
