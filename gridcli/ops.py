@@ -327,7 +327,7 @@ def _demo(serve: bool, host: str, port: int) -> None:
     _demo_accounts(engine)
     _demo_duty(engine)
     _demo_workflow(engine)
-    paths = _demo_ledgers(engine)
+    paths = _demo_maps(engine) + _demo_ledgers(engine)
     out.print("[bold]files written[/]")
     for path in paths:
         out.print(f"  {path}", highlight=False)
@@ -456,6 +456,22 @@ def _demo_workflow(engine: Engine) -> None:
         )
     else:
         main.out.print(f"sample workflow {done.month}: already run")
+
+
+def _demo_maps(engine: Engine) -> list[Path]:
+    """The main maps (every map page, default filters: the last twelve months) as
+    standalone HTML files under var/demo/maps; returns their paths. Without the
+    map assets (scripts/assets.sh) the maps are left out with a warning."""
+    from api.pages.views import PageQuery
+    from gis.settings import ROOT
+    from gridcli.mapscmd import export_maps
+    from maps.offline import MissingAssetsError
+
+    try:
+        return export_maps(engine, ROOT / "var" / "demo" / "maps", PageQuery())
+    except MissingAssetsError as exc:
+        main.err.print(f"[yellow]warning:[/] maps not written: {exc}", highlight=False)
+        return []
 
 
 def _demo_ledgers(engine: Engine) -> list[Path]:
