@@ -327,7 +327,7 @@ def _demo(serve: bool, host: str, port: int) -> None:
     _demo_accounts(engine)
     _demo_duty(engine)
     _demo_workflow(engine)
-    paths = _demo_maps(engine) + _demo_ledgers(engine)
+    paths = _demo_maps(engine) + _demo_ledgers(engine) + _demo_reports(engine)
     out.print("[bold]files written[/]")
     for path in paths:
         out.print(f"  {path}", highlight=False)
@@ -472,6 +472,39 @@ def _demo_maps(engine: Engine) -> list[Path]:
     except MissingAssetsError as exc:
         main.err.print(f"[yellow]warning:[/] maps not written: {exc}", highlight=False)
         return []
+
+
+def _last_full_month() -> str:
+    """`YYYY-MM` of the last full month (Asia/Shanghai): the sample year's last."""
+    from datetime import UTC, datetime
+
+    from cases.stations.weeks import LOCAL_TZ
+
+    today = datetime.now(UTC).astimezone(LOCAL_TZ).date()
+    if today.month == 1:
+        return f"{today.year - 1}-12"
+    return f"{today.year}-{today.month - 1:02d}"
+
+
+def _demo_reports(engine: Engine) -> list[Path]:
+    """The monthly meeting report of the last full month for the demo station and
+    for the district (.html and .xlsx each) under var/demo/reports; their paths."""
+    from cases.errors import DomainError
+    from cases.reports import export_monthly_report
+    from gis.settings import ROOT
+
+    month = _last_full_month()
+    station = _demo_station(engine).station_code
+    out = ROOT / "var" / "demo" / "reports"
+    paths: list[Path] = []
+    try:
+        paths += export_monthly_report(engine, month, out / station, station=station)
+        paths += export_monthly_report(engine, month, out / "district")
+    except DomainError as exc:
+        raise main.fail(f"monthly report {month}: {exc.message}") from exc
+    except OSError as exc:
+        raise main.fail(f"cannot write the reports in {out}: {exc.strerror}") from exc
+    return paths
 
 
 def _demo_ledgers(engine: Engine) -> list[Path]:
