@@ -574,9 +574,11 @@ def close_batch(conn: Connection, base: int) -> dict[str, float]:
     raw = conn.connection.dbapi_connection
     notices: list[str] = getattr(raw, "notices", [])
     del notices[:]
-    conn.exec_driver_sql("SET LOCAL client_min_messages = debug1")
-    conn.execute(sa.text("SELECT case_batch_close(:b)"), {"b": base})
-    conn.exec_driver_sql("SET LOCAL client_min_messages = notice")
+    # On the driver's cursor: SQLAlchemy's own execution would take the notices away.
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute("SET LOCAL client_min_messages = debug1")
+        cur.execute("SELECT case_batch_close(%s)", (base,))
+        cur.execute("SET LOCAL client_min_messages = notice")
     steps: dict[str, float] = {}
     for line in notices:
         words = line.split()
