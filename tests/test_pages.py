@@ -162,6 +162,7 @@ def test_the_login_form_sets_a_session_cookie_and_logout_drops_it(
         home = c.get("/")
         assert users["analyst"] in home.text and 'action="/logout"' in home.text
         assert "/maps/heatmap" in home.text and 'href="/docs"' in home.text
+        assert 'href="/dashboard"' not in home.text  # not a link an analyst may follow
         out = c.post("/logout", follow_redirects=False)
         assert out.status_code == 303 and 'cg_session=""' in out.headers["set-cookie"]
         c.cookies.clear()

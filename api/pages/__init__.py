@@ -40,6 +40,10 @@ _env = Environment(
 
 def render(template: str, **context: Any) -> str:
     """A template rendered with `context` (autoescaped)."""
+    from api.routes.maps import COMMAND_ROLES
+
     principal = context.get("principal")
-    context.setdefault("role_label", ROLE_LABELS.get(principal.role, "") if principal else "")
+    role = principal.role if principal is not None else ""
+    context.setdefault("role_label", ROLE_LABELS.get(role, ""))
+    context.setdefault("can_dashboard", role in COMMAND_ROLES)
     return _env.get_template(template).render(**context)
