@@ -7,10 +7,11 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
-import cases.accounts.models  # registers the account tables on Base.metadata
-import cases.ledgers.models  # registers the manual ledger entries (ledger_entry)
-import cases.models  # noqa: F401 - registers the workflow tables on Base.metadata
-import cases.stations.models  # noqa: F401 - registers duty, patrol and frontage tables
+# Imported for their side effect: each registers its tables on Base.metadata.
+import cases.accounts.models
+import cases.ledgers.models
+import cases.models
+import cases.stations.models  # noqa: F401 - binds `cases`, as the three above do
 from gis.models import Base
 
 config = context.config
