@@ -189,6 +189,10 @@ def register(app: typer.Typer) -> None:
         _demo(serve, host, port)
 
 
+WORKER_HEALTHCHECK_S = 60
+"""How long `grid serve`'s supervisor waits for a worker to answer before replacing it."""
+
+
 def serve_workers(workers: int | None) -> int:
     """How many worker processes `grid serve` starts: --workers, else the settings'
     api_workers, else one per CPU core (the API is CPU-bound in Python)."""
@@ -228,6 +232,10 @@ def _serve(host: str, port: int, workers: int | None, access_log: bool) -> None:
         workers=workers,
         access_log=access_log,
         log_level="info",
+        # A worker answers the supervisor's health pings only once the app is
+        # imported; on a busy machine that takes longer than uvicorn's 5 s, and
+        # the supervisor would kill and restart every worker, for ever.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
     )
 
 
