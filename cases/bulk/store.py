@@ -154,10 +154,7 @@ def copy_in(
     """
     cols = ", ".join(columns or data.column_names)
     total = data.num_rows
-    zoned = [i for i, f in enumerate(data.schema) if pa.types.is_timestamp(f.type) and f.type.tz]
-    for i in zoned:
-        utc = pc.cast(data.column(i), pa.timestamp("us", "UTC"))
-        data = data.set_column(i, data.field(i).name, utc.cast(pa.timestamp("us")))
+    data, zoned = utc_naive(data)
     if zoned:
         conn.exec_driver_sql("SET LOCAL TimeZone = 'UTC'")
     options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
@@ -176,6 +173,15 @@ def copy_in(
             _CopyReader(chunks(), report or (lambda done: None)),
             size=1 << 20,
         )
+
+
+def utc_naive(data: pa.Table) -> tuple[pa.Table, bool]:
+    """`data` with its zoned times as UTC without a zone; whether it had any."""
+    zoned = [i for i, f in enumerate(data.schema) if pa.types.is_timestamp(f.type) and f.type.tz]
+    for i in zoned:
+        utc = pc.cast(data.column(i), pa.timestamp("us", "UTC"))
+        data = data.set_column(i, data.field(i).name, utc.cast(pa.timestamp("us")))
+    return data, bool(zoned)
 
 
 def copy_out(conn: Connection, query: str, schema: pa.Schema) -> pa.Table:
