@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -146,8 +147,6 @@ def fk_row_by_row(rows: int = 100_000) -> dict[str, Any]:
 
 def insert_breakdown(rows: int = 100_000) -> dict[str, Any]:
     """Foreign keys row by row, COPY formats, prepared statements (see the module docs)."""
-    from pathlib import Path
-
     from bench.copyfmt import bench_copy
     from bench.prepared import bench_prepared
 
@@ -231,3 +230,66 @@ def render(assign: dict[str, Any]) -> list[str]:
     if b.get("prepared"):
         lines += render_prepared(b["prepared"])
     return lines
+
+
+SECTION = "## (a) Bulk assignment"
+
+
+def write_section(results_md: Path, lines: list[str]) -> None:
+    """Put the bulk section in RESULTS.md in place of the one there (up to the next
+    `## ` heading), keeping every other part's figures as they were written."""
+    text = results_md.read_text(encoding="utf-8") if results_md.exists() else ""
+    start = text.find(SECTION)
+    if start < 0:
+        results_md.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines), encoding="utf-8")
+        return
+    end = text.find("\n## ", start + len(SECTION))
+    tail = text[end + 1 :] if end >= 0 else ""
+    results_md.write_text(text[:start] + "\n".join(lines) + "\n" + tail, encoding="utf-8")
+
+
+def main() -> None:
+    """Measure bulk assignment alone and rewrite its section of RESULTS.md.
+
+    `python -m bench.assign --prepare --rows 1000000`: with --prepare the bench
+    database is made afresh first (layout and a year of sample complaints).
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database", default="community_grid_bench")
+    parser.add_argument("--prepare", action="store_true", help="make the database afresh")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=1, help="a new file each")
+    parser.add_argument("--no-write", action="store_true", help="print, do not write")
+    args = parser.parse_args()
+
+    os.environ["CG_DATABASE_NAME"] = args.database  # before anything reads the settings
+    from gis.settings import get_settings
+
+    get_settings.cache_clear()
+    from bench import run as bench_run
+    from bench.common import machine_info, prepare_database
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {}
+    if bench_run.RESULTS_JSON.exists():
+        results = json.loads(bench_run.RESULTS_JSON.read_text())
+    if args.prepare:
+        results["database"] = prepare_database(args.database)
+    results.setdefault("machine", machine_info())
+    assign = bench_assign(args.rows, args.runs)
+    assign["insert_breakdown"] = insert_breakdown()
+    print(json.dumps(assign, ensure_ascii=False, indent=1))
+    lines = render(assign)
+    if args.no_write:
+        print("\n".join(lines))
+        return
+    results["assign"] = assign
+    bench_run.RESULTS_JSON.write_text(json.dumps(results, ensure_ascii=False, indent=1))
+    write_section(bench_run.RESULTS_MD, lines)
+    print(f"wrote {bench_run.RESULTS_MD}")
+
+
+if __name__ == "__main__":
+    main()
