@@ -235,7 +235,11 @@ def test_me_shows_an_officers_place(client: TestClient, engine: Engine) -> None:
     name = _user(engine, "officer", station_code=STATION)
     me = client.get("/api/v1/auth/me", headers=_bearer(_token(client, name))).json()
     assert me["role"] == "officer" and me["station_code"] == STATION
-    assert me["scope"] == {"everywhere": False, "communities": [STATION_COMMUNITY]}
+    assert me["scope"] == {
+        "everywhere": False,
+        "communities": [STATION_COMMUNITY],
+        "department": None,
+    }
 
 
 def test_require_roles_refuses_unknown_role_names() -> None:
