@@ -6,6 +6,9 @@ GRID   := $(BIN)/grid
 
 # The lock: every Python dependency pinned with hashes, for Python 3.11 and newer
 # on any platform, resolved from plain PyPI by uv (in a tool venv under var/).
+# `--fork-strategy fewest`: one version of a package for every Python where one
+# fits (Debian 12's 3.11 and Debian 13's 3.13 get the same numpy and scipy, so
+# the same code type-checks and tests the same on both).
 UV_VERSION := 0.13.9
 UV         := var/tools/uv/bin/uv
 
@@ -36,6 +39,7 @@ bench: setup
 # `make lock UPGRADE=1` moves every pin to the newest release.
 lock: $(UV)
 	$(UV) pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	  --fork-strategy fewest \
 	  --generate-hashes --no-config --index-url https://pypi.org/simple \
 	  $(if $(UPGRADE),--upgrade,) -o requirements.lock
 
