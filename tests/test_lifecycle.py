@@ -655,3 +655,41 @@ def test_bad_filters_name_their_field(engine: Engine, quiet: Settings, people: C
         with pytest.raises(InvalidInput) as e:
             check(filt)
         assert e.value.field == field
+
+
+def test_grid_user_create_makes_department_staff(engine: Engine, sample_layout: int) -> None:
+    """`grid user create NAME --role department_staff --department CODE` (党建+N)."""
+    import subprocess
+    from uuid import uuid4
+
+    from gis.settings import ROOT
+
+    grid = str(ROOT / ".venv" / "bin" / "grid")
+    name = f"dept-{uuid4().hex[:8]}"
+    base = [grid, "user", "create", name, "--role", "department_staff", "--password", "pw-12345678"]
+    made = subprocess.run([*base, "--department", DEPARTMENT], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert f"account {name} (department_staff, {DEPARTMENT})" in made.stdout
+    missing = subprocess.run([*base[:3], name + "x", *base[4:]], capture_output=True, text=True)
+    assert missing.returncode == 2 and "--department" in missing.stderr
+    unknown = subprocess.run(
+        [*base[:3], name + "y", *base[4:], "--department", "D99"], capture_output=True, text=True
+    )
+    assert unknown.returncode == 1 and "D99" in unknown.stderr
+    wrong = subprocess.run(
+        [
+            grid,
+            "user",
+            "create",
+            name + "z",
+            "--role",
+            "analyst",
+            "--password",
+            "pw-12345678",
+            "--department",
+            DEPARTMENT,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert wrong.returncode == 2 and "department staff" in wrong.stderr
