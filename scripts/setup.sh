@@ -40,6 +40,10 @@ pg_major() {
 
 # 1. System packages.
 packages=(python3 python3-venv make ca-certificates)
+# The maps' scripts and fonts come from the npm registry (scripts/assets.sh);
+# the browser tests drive Debian's Chromium; CJK glyphs for its screenshots.
+packages+=(chromium fonts-wqy-microhei)
+command -v npm >/dev/null || packages+=(nodejs npm)
 if [ -z "${DATABASE_URL:-}" ]; then
   major=$(pg_major)
   if [ -z "$major" ]; then apt_update; major=$(pg_major); fi
@@ -84,7 +88,10 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "$want" > "$stamp"
 fi
 
-# 3. Database server (roles, passwords in var/secrets.env), database, schema,
+# 3. The maps' offline assets (pinned by package-lock.json) into var/assets.
+bash scripts/assets.sh
+
+# 4. Database server (roles, passwords in var/secrets.env), database, schema,
 #    rights, sample layout.
 .venv/bin/grid db start
 .venv/bin/grid db init
