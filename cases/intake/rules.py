@@ -183,15 +183,16 @@ def per_combination(
         idx = np.asarray(pc.fill_null(enc.indices, len(words)).to_numpy(zero_copy_only=False))
         key = key * (len(words) + 1) + idx.astype(np.int64)
         vocab.append([*words, None])
-    combos, inverse = np.unique(key, return_inverse=True)
+    # Distinct keys by hashing (pyarrow), not by sorting a million of them (numpy).
+    distinct = pc.dictionary_encode(pa.array(key, pa.int64()))
     results = []
-    for combo in combos.tolist():
+    for combo in distinct.dictionary.to_pylist():
         picked = []
         for words in reversed(vocab):
             combo, i = divmod(combo, len(words))
             picked.append(words[i])
         results.append(fn(*reversed(picked)))
-    return pa.array(results, kind).take(pa.array(inverse.ravel()))
+    return pa.array(results, kind).take(distinct.indices)
 
 
 # ------------------------------------------------------------------- status
