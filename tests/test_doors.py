@@ -38,6 +38,7 @@ from cases.apikeys import create_api_key
 from cases.bulk import assign_file
 from cases.calendar import load_calendar
 from cases.catalogue import load_catalogue
+from cases.lifecycle.holders import TIER_HOLDER
 from cases.open311 import JURISDICTION_ID
 from gis.db import _engine_for, ensure_database, get_engine, migrate
 from gis.locate import locate
@@ -261,6 +262,11 @@ def test_three_doors_make_the_same_cases(doors: dict[str, Settings]) -> None:
                 assert row["officer_code"] == _expected_officer(
                     doors["api"], row["station_code"], row["reported_at"]
                 )
+                # held by its tier's holder: a minor case by that officer (its station's)
+                assert row["holder_role"] == TIER_HOLDER[row["tier"]]
+                if row["tier"] == "minor":
+                    assert row["holder_code"] == row["officer_code"]
+                assert row["dispatched_at"] == row["reported_at"]
             else:
                 assert row["due_at"] is None and row["officer_code"] is None
         # Events: the same kinds in the same order, the same data.
