@@ -108,6 +108,10 @@ class Case(Base):
     replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     rating: Mapped[int | None] = mapped_column(SmallInteger)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Kept by the trigger case_event_progress (0010_indicators) for the indicators:
+    # the first report back, and the first deadline before any escalation.
+    reported_back_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     status_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_key.id"))
     external_ref: Mapped[str | None] = mapped_column(Text)
@@ -156,7 +160,17 @@ class CaseEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(64), default="system")
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
-    __table_args__ = ({"postgresql_partition_by": "RANGE (case_id)"},)
+    __table_args__ = (
+        # The indicators' moves (filed, sent back, escalated) by kind and time.
+        Index(
+            "case_event_moves_idx",
+            "kind",
+            "at",
+            postgresql_include=["case_id"],
+            postgresql_where=text("kind IN ('filed', 'sent_back', 'escalated')"),
+        ),
+        {"postgresql_partition_by": "RANGE (case_id)"},
+    )
 
 
 bulk_point = Table(
