@@ -4,7 +4,7 @@
 to feed COPY are measured on the same rows (a generated file run through the
 real pipeline up to the rules, then rolled back):
 
-- csv: `cases.bulk.store.copy_in`, CSV written by pyarrow (C++) in chunks;
+- csv: `cases.bulk.copy.copy_in`, CSV written by pyarrow (C++) in chunks;
 - binary: PostgreSQL's binary COPY format, encoded here with numpy/pyarrow
   (the encoder the bulk loader had before; kept in bench/ only, to repeat the
   comparison).
@@ -134,8 +134,8 @@ def binary_chunks(table: pa.Table, kinds: dict[str, str]) -> list[bytes]:
 
 
 def csv_chunks(table: pa.Table) -> list[bytes]:
-    """The rows of `table` as CSV chunks, as cases.bulk.store.copy_in writes them."""
-    from cases.bulk.store import utc_naive
+    """The rows of `table` as CSV chunks, as cases.bulk.copy.copy_in writes them."""
+    from cases.bulk.copy import utc_naive
 
     table, _ = utc_naive(table)
     options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
@@ -162,7 +162,7 @@ def column_types(conn: sa.Connection, table: str) -> dict[str, str]:
 
 
 def _copy(conn: sa.Connection, table: str, cols: list[str], chunks: list[bytes], fmt: str) -> None:
-    from cases.bulk.store import _CopyReader
+    from cases.bulk.copy import _CopyReader
 
     raw = conn.connection.driver_connection
     with raw.cursor() as cur:  # type: ignore[union-attr]
@@ -176,6 +176,7 @@ def _copy(conn: sa.Connection, table: str, cols: list[str], chunks: list[bytes],
 def rows_of(path: Path) -> tuple[pa.Table, pa.Table]:
     """The case and event rows `grid assign` would COPY for `path` (nothing kept)."""
     import cases.bulk.store as store
+    from cases.bulk.copy import bulk_connection
     from cases.bulk.read import read_csv
     from cases.bulk.result import AssignResult
     from cases.bulk.validate import validate
@@ -190,7 +191,7 @@ def rows_of(path: Path) -> tuple[pa.Table, pa.Table]:
     rows = read_csv(path.read_bytes(), path.name)
     now = int(datetime.now(UTC).timestamp() * 1e6)
     good = store.in_time_order(validate(rows, "wgs84", now, calendar.config.timezone).good)
-    with store.bulk_connection(get_engine()) as conn, conn.begin() as tx:
+    with bulk_connection(get_engine()) as conn, conn.begin() as tx:
         gen = store.current_generation(conn)
         store.stage_points(conn, good, lambda done: None)
         store.locate_points(conn, settings)

@@ -17,10 +17,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from cases.bulk.copy import bulk_connection
 from cases.bulk.read import Rows, file_sha256, read_csv, read_geojson, read_parquet
 from cases.bulk.result import IDEMPOTENCY_SCOPE, SUFFIXES, AssignError, AssignResult, Progress
 from cases.bulk.store import (
-    bulk_connection,
     counts_by_neighbour,
     current_generation,
     in_time_order,

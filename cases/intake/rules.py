@@ -58,10 +58,9 @@ Nothing else decides these things.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -70,16 +69,22 @@ import pyarrow.compute as pc
 
 from cases.calendar import WorkCalendar
 from cases.catalogue import Catalogue
+from cases.intake.columns import Strings, Times, per_combination
+from cases.intake.events import Raised, intake_events
+from cases.intake.roster import SLOTS, OfficerRoster, duty_slot, officer_slot
 from cases.lifecycle.holders import Leaders, holder_roles_for
 from cases.lifecycle.states import TIERS
 from gis.settings import Settings, get_settings
 
 __all__ = [
+    "SLOTS",
     "Decision",
     "OfficerRoster",
     "Placed",
     "decide",
     "duty_slot",
+    "officer_slot",
+    "per_combination",
     "placement",
     "window_counts",
 ]
@@ -91,14 +96,8 @@ NOTE_REFERRED_UNNAMED = "转办：该位置不在本区及相邻区，待指挥�
 NOTE_MERGED = "与案件 {master} 重复，已合并"
 NOTE_NO_STATION = "所在网格无社区城管服务站，待调度员派遣"
 
-SLOTS = 14
-"""Duty slots in a week: weekday (0 = Monday) × half day (am before 12:00, pm)."""
 EVENTS_PER_CASE = 4
 """At most this many events at intake (created, located, tier_raised, and one more)."""
-
-Strings: TypeAlias = pa.Array
-_STRING = pa.string()
-Times: TypeAlias = npt.NDArray[np.datetime64]
 
 
 @dataclass(frozen=True)
@@ -161,40 +160,6 @@ class Decision:
     department: Strings
 
 
-# --------------------------------------------------------------- by values
-
-
-def per_combination(
-    columns: list[pa.Array], fn: Callable[..., Any], kind: pa.DataType = _STRING
-) -> pa.Array:
-    """`fn(*values)` for each row, worked out once per distinct combination of values.
-
-    The rules' inputs are few-valued (methods, codes, names), so a million
-    rows have a few thousand combinations at most: `fn` is plain Python, run
-    per combination, and its results are handed to the rows (no loop over
-    rows). Nulls reach `fn` as None.
-    """
-    n = len(columns[0])
-    key = np.zeros(n, dtype=np.int64)
-    vocab: list[list[Any]] = []
-    for values in columns:
-        enc = pc.dictionary_encode(values)
-        words = enc.dictionary.to_pylist()
-        idx = np.asarray(pc.fill_null(enc.indices, len(words)).to_numpy(zero_copy_only=False))
-        key = key * (len(words) + 1) + idx.astype(np.int64)
-        vocab.append([*words, None])
-    # Distinct keys by hashing (pyarrow), not by sorting a million of them (numpy).
-    distinct = pc.dictionary_encode(pa.array(key, pa.int64()))
-    results = []
-    for combo in distinct.dictionary.to_pylist():
-        picked = []
-        for words in reversed(vocab):
-            combo, i = divmod(combo, len(words))
-            picked.append(words[i])
-        results.append(fn(*reversed(picked)))
-    return pa.array(results, kind).take(distinct.indices)
-
-
 # ------------------------------------------------------------------- status
 
 
@@ -220,215 +185,6 @@ def placement(method: Strings, district_name: Strings) -> tuple[Strings, Strings
     return (
         per_combination([method], _status_of),
         per_combination([method, district_name], _note_of),
-    )
-
-
-# ----------------------------------------------------------------- officers
-
-
-def duty_slot(times: Times, timezone: str) -> npt.NDArray[np.int64]:
-    """The duty slot (weekday * 2 + pm) of each UTC time, in local time of `timezone`."""
-    ts = pa.array(np.asarray(times, dtype="datetime64[us]"), pa.timestamp("us", "UTC"))
-    local = pc.local_timestamp(pc.cast(ts, pa.timestamp("us", timezone)))
-    weekday = np.asarray(pc.day_of_week(local).to_numpy(zero_copy_only=False), dtype=np.float64)
-    hour = np.asarray(pc.hour(local).to_numpy(zero_copy_only=False), dtype=np.float64)
-    slot = weekday * 2 + (hour >= 12)
-    return np.where(np.isnan(slot), -1, slot).astype(np.int64)
-
-
-def officer_slot(weekday: int | None, half: str | None) -> int:
-    """The duty slot of an officer's weekday (0 = Monday) and half day ('am'/'pm'); -1: none."""
-    if weekday is None or half not in ("am", "pm"):
-        return -1
-    return int(weekday) * 2 + (half == "pm")
-
-
-class OfficerRoster:
-    """Who holds a station's cases in each duty slot (rule 4), as a lookup table.
-
-    Built from the active officers' rows (station_code, code, duty_weekday,
-    duty_half): all of them for a bulk load, one station's for one complaint.
-    """
-
-    def __init__(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        by_station: dict[str, list[tuple[str, int]]] = {}
-        for r in rows:
-            if r["station_code"] is None:
-                continue
-            slot = officer_slot(r["duty_weekday"], r["duty_half"])
-            by_station.setdefault(str(r["station_code"]), []).append((str(r["code"]), slot))
-        self.stations = pa.array(sorted(by_station), pa.string())
-        table = np.empty((len(by_station), SLOTS), dtype=object)
-        for i, station in enumerate(self.stations.to_pylist()):
-            officers = sorted(by_station[station])
-            fallback = officers[0][0]
-            for slot in range(SLOTS):
-                table[i, slot] = next((c for c, s in officers if s == slot), fallback)
-        self._table = table
-
-    def pick(self, stations: Strings, slots: npt.NDArray[np.int64]) -> Strings:
-        """The officer for each (station, duty slot); null where the station has nobody."""
-        idx = pc.index_in(stations, value_set=self.stations)
-        i = np.asarray(pc.fill_null(idx, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-        out = np.full(len(i), None, dtype=object)
-        ok = (i >= 0) & (slots >= 0)
-        if ok.any():
-            out[ok] = self._table[i[ok], slots[ok]]
-        return pa.array(out, pa.string())
-
-
-# ------------------------------------------------------------------- events
-
-
-def _offset_text(seconds: int) -> str:
-    sign = "-" if seconds < 0 else "+"
-    hours, rest = divmod(abs(seconds), 3600)
-    return f"{sign}{hours:02d}:{rest // 60:02d}"
-
-
-def _json_times(times: Times, timezone: str) -> pa.Array:
-    """Times as JSON strings: ISO 8601 local time of `timezone` with its offset, as
-    datetime.isoformat() writes them (no fraction when it is zero); null for NaT."""
-    utc = np.asarray(times, dtype="datetime64[us]")
-    ts = pa.array(utc, pa.timestamp("us", "UTC"))
-    local = pc.local_timestamp(pc.cast(ts, pa.timestamp("us", timezone)))
-    offset_us = pc.subtract(local.cast(pa.int64()), ts.cast(pa.int64()))
-    offsets = pc.unique(pc.drop_null(offset_us)).to_pylist()
-    text = pc.replace_substring(pc.cast(local, pa.string()), " ", "T")
-    text = pc.replace_substring_regex(text, r"\.000000$", "")
-    names = pa.array([_offset_text(o // 1_000_000) for o in offsets], pa.string())
-    zone = names.take(pc.index_in(offset_us, value_set=pa.array(offsets, pa.int64())))
-    return pc.fill_null(pc.binary_join_element_wise('"', text, zone, '"', ""), "null")
-
-
-def _json(keys: tuple[str, ...], close: bool = True) -> Callable[..., str]:
-    """A function of the values that writes them as one JSON object with these keys."""
-
-    def write(*values: Any) -> str:
-        text = json.dumps(
-            dict(zip(keys, values, strict=True)), ensure_ascii=False, separators=(",", ":")
-        )
-        return text if close else text[:-1]
-
-    return write
-
-
-@dataclass(frozen=True)
-class _Raised:
-    """Rule 2's outcome: which rows were raised, from which tier, by which rule."""
-
-    mask: npt.NDArray[np.bool_]
-    default: Strings
-    rule: Strings
-    count: npt.NDArray[np.int64]
-    window_days: float
-
-
-def _events(
-    placed: Placed,
-    status: Strings,
-    tier: Strings,
-    officer: Strings,
-    holder: tuple[Strings, Strings],
-    due_at: Times,
-    raised: _Raised,
-    source: str,
-    timezone: str,
-) -> pa.Table:
-    n = placed.n
-    method = pc.fill_null(placed.method, "none")
-    has_point = np.asarray(pc.not_equal(method, "none"))
-    st = np.asarray(pc.dictionary_encode(status).indices.to_numpy(zero_copy_only=False))
-    words = pc.dictionary_encode(status).dictionary.to_pylist()
-
-    def where(value: str) -> npt.NDArray[np.bool_]:
-        return st == words.index(value) if value in words else np.zeros(n, dtype=bool)
-
-    def on(mask: npt.NDArray[np.bool_], *arrays: pa.Array | npt.NDArray[Any]) -> list[pa.Array]:
-        keep = pa.array(mask)
-        return [
-            a.filter(keep) if isinstance(a, pa.Array) else pa.array(a[mask], from_pandas=True)
-            for a in arrays
-        ]
-
-    groups: list[tuple[str, npt.NDArray[np.bool_], pa.Array]] = []
-    every = np.ones(n, dtype=bool)
-    created = per_combination([placed.subclass, raised.default], _json(("subclass", "tier")))
-    groups.append(("created", every, created))
-    located_keys = ("method", "grid_code", "distance_m", "district_code", "generation")
-    located = on(
-        has_point,
-        method,
-        placed.grid_code,
-        np.round(placed.distance_m, 2),
-        placed.district_code,
-        placed.generation,
-    )
-    groups.append(("located", has_point, per_combination(located, _json(located_keys))))
-    up = raised.mask
-    if up.any():
-        window = raised.window_days
-        groups.append(
-            (
-                "tier_raised",
-                up,
-                per_combination(
-                    on(up, raised.default, tier, raised.rule, raised.count),
-                    lambda a, b, rule, count: _json(
-                        ("tier_from", "tier_to", "rule", "count", "window_days")
-                    )(a, b, rule, count, window),
-                ),
-            )
-        )
-    o = where("dispatched")
-    if o.any():
-        head = per_combination(
-            on(o, placed.station, placed.squad, officer, holder[0], holder[1]),
-            _json(("station", "squad", "officer_code", "holder_role", "holder_code"), close=False),
-        )
-        data = pc.binary_join_element_wise(
-            head,
-            ',"dispatched_at":',
-            _json_times(placed.dispatched_at[o], timezone),
-            ',"due_at":',
-            _json_times(due_at[o], timezone),
-            "}",
-            "",
-        )
-        groups.append(("dispatched", o, data))
-    for kind, state, key, column in (
-        ("filed", "filed", "grid_code", placed.grid_code),
-        ("merged", "duplicate", "master_id", placed.master_id),
-        ("referred_out", "referred_out", "district_code", placed.district_code),
-        ("needs_location", "received", "method", method),
-    ):
-        mask = where(state)
-        if mask.any():
-            groups.append((kind, mask, per_combination(on(mask, column), _json((key,)))))
-    rows, seqs, kinds = [], [], []
-    for kind, mask, _ in groups:
-        picked = np.flatnonzero(mask)
-        rows.append(picked)
-        if kind == "created":
-            seqs.append(np.zeros(len(picked), dtype=np.int64))
-        elif kind == "located":
-            seqs.append(np.ones(len(picked), dtype=np.int64))
-        elif kind == "tier_raised":
-            seqs.append(1 + has_point[picked].astype(np.int64))
-        else:
-            seqs.append(1 + has_point[picked].astype(np.int64) + up[picked].astype(np.int64))
-        kinds.append(pa.repeat(pa.scalar(kind), len(picked)))
-    first = len(rows[0])
-    actor = np.ones(sum(len(r) for r in rows), dtype=np.int8)
-    actor[:first] = 0
-    return pa.table(
-        {
-            "row": pa.array(np.concatenate(rows)),
-            "seq": pa.array(np.concatenate(seqs)),
-            "kind": pa.concat_arrays(kinds),
-            "actor": pa.array([source, "system"], pa.string()).take(pa.array(actor)),
-            "data": pa.concat_arrays([g[2] for g in groups]),
-        }
     )
 
 
@@ -488,7 +244,7 @@ def _raise_tiers(
     default: Strings,
     emergency: Strings,
     settings: Settings,
-) -> tuple[Strings, _Raised]:
+) -> tuple[Strings, Raised]:
     """Rule 2: the tier of each complaint, and which were raised by which rule."""
     n = placed.n
     rank = {t: i for i, t in enumerate(TIERS)}
@@ -507,7 +263,7 @@ def _raise_tiers(
     rule[mask & (by_emergency > base)] = "emergency"
     rule[mask & (by_repeat > base) & (by_emergency > base)] = "repeat+emergency"
     tier = pa.array(np.array(TIERS, dtype=object)[final], pa.string())
-    raised = _Raised(
+    raised = Raised(
         mask=mask,
         default=default,
         rule=pa.array(rule, pa.string()),
@@ -614,7 +370,7 @@ def decide(
     )
     holder = (pa.array(roles, pa.string()), pa.array(codes, pa.string()))
     department = _shared(placed, status, subs, grid_departments, settings)
-    events = _events(placed, status, tier, officer, holder, due, raised, source, timezone)
+    events = intake_events(placed, status, tier, officer, holder, due, raised, source, timezone)
     return Decision(
         status=status,
         note=note,

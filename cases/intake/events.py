@@ -1,0 +1,177 @@
+"""The events of intake (rule 5 of cases.intake.rules), written over columns.
+
+In this order: `created` (actor: the door), `located` (when there are
+coordinates), `tier_raised` (when a rule raised the tier), then the one that
+says where the case went. Each kind is built on its own rows; the data of a
+kind is worked out once per distinct combination of its values, the times
+per row in C (pyarrow).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cases.intake.columns import Strings, Times, per_combination
+
+if TYPE_CHECKING:
+    from cases.intake.rules import Placed
+
+
+def _offset_text(seconds: int) -> str:
+    sign = "-" if seconds < 0 else "+"
+    hours, rest = divmod(abs(seconds), 3600)
+    return f"{sign}{hours:02d}:{rest // 60:02d}"
+
+
+def _json_times(times: Times, timezone: str) -> pa.Array:
+    """Times as JSON strings: ISO 8601 local time of `timezone` with its offset, as
+    datetime.isoformat() writes them (no fraction when it is zero); null for NaT."""
+    utc = np.asarray(times, dtype="datetime64[us]")
+    ts = pa.array(utc, pa.timestamp("us", "UTC"))
+    local = pc.local_timestamp(pc.cast(ts, pa.timestamp("us", timezone)))
+    offset_us = pc.subtract(local.cast(pa.int64()), ts.cast(pa.int64()))
+    offsets = pc.unique(pc.drop_null(offset_us)).to_pylist()
+    text = pc.replace_substring(pc.cast(local, pa.string()), " ", "T")
+    text = pc.replace_substring_regex(text, r"\.000000$", "")
+    names = pa.array([_offset_text(o // 1_000_000) for o in offsets], pa.string())
+    zone = names.take(pc.index_in(offset_us, value_set=pa.array(offsets, pa.int64())))
+    return pc.fill_null(pc.binary_join_element_wise('"', text, zone, '"', ""), "null")
+
+
+def _json(keys: tuple[str, ...], close: bool = True) -> Callable[..., str]:
+    """A function of the values that writes them as one JSON object with these keys."""
+
+    def write(*values: Any) -> str:
+        text = json.dumps(
+            dict(zip(keys, values, strict=True)), ensure_ascii=False, separators=(",", ":")
+        )
+        return text if close else text[:-1]
+
+    return write
+
+
+@dataclass(frozen=True)
+class Raised:
+    """Rule 2's outcome: which rows were raised, from which tier, by which rule."""
+
+    mask: npt.NDArray[np.bool_]
+    default: Strings
+    rule: Strings
+    count: npt.NDArray[np.int64]
+    window_days: float
+
+
+def intake_events(
+    placed: Placed,
+    status: Strings,
+    tier: Strings,
+    officer: Strings,
+    holder: tuple[Strings, Strings],
+    due_at: Times,
+    raised: Raised,
+    source: str,
+    timezone: str,
+) -> pa.Table:
+    n = placed.n
+    method = pc.fill_null(placed.method, "none")
+    has_point = np.asarray(pc.not_equal(method, "none"))
+    st = np.asarray(pc.dictionary_encode(status).indices.to_numpy(zero_copy_only=False))
+    words = pc.dictionary_encode(status).dictionary.to_pylist()
+
+    def where(value: str) -> npt.NDArray[np.bool_]:
+        return st == words.index(value) if value in words else np.zeros(n, dtype=bool)
+
+    def on(mask: npt.NDArray[np.bool_], *arrays: pa.Array | npt.NDArray[Any]) -> list[pa.Array]:
+        keep = pa.array(mask)
+        return [
+            a.filter(keep) if isinstance(a, pa.Array) else pa.array(a[mask], from_pandas=True)
+            for a in arrays
+        ]
+
+    groups: list[tuple[str, npt.NDArray[np.bool_], pa.Array]] = []
+    every = np.ones(n, dtype=bool)
+    created = per_combination([placed.subclass, raised.default], _json(("subclass", "tier")))
+    groups.append(("created", every, created))
+    located_keys = ("method", "grid_code", "distance_m", "district_code", "generation")
+    located = on(
+        has_point,
+        method,
+        placed.grid_code,
+        np.round(placed.distance_m, 2),
+        placed.district_code,
+        placed.generation,
+    )
+    groups.append(("located", has_point, per_combination(located, _json(located_keys))))
+    up = raised.mask
+    if up.any():
+        window = raised.window_days
+        groups.append(
+            (
+                "tier_raised",
+                up,
+                per_combination(
+                    on(up, raised.default, tier, raised.rule, raised.count),
+                    lambda a, b, rule, count: _json(
+                        ("tier_from", "tier_to", "rule", "count", "window_days")
+                    )(a, b, rule, count, window),
+                ),
+            )
+        )
+    o = where("dispatched")
+    if o.any():
+        head = per_combination(
+            on(o, placed.station, placed.squad, officer, holder[0], holder[1]),
+            _json(("station", "squad", "officer_code", "holder_role", "holder_code"), close=False),
+        )
+        data = pc.binary_join_element_wise(
+            head,
+            ',"dispatched_at":',
+            _json_times(placed.dispatched_at[o], timezone),
+            ',"due_at":',
+            _json_times(due_at[o], timezone),
+            "}",
+            "",
+        )
+        groups.append(("dispatched", o, data))
+    for kind, state, key, column in (
+        ("filed", "filed", "grid_code", placed.grid_code),
+        ("merged", "duplicate", "master_id", placed.master_id),
+        ("referred_out", "referred_out", "district_code", placed.district_code),
+        ("needs_location", "received", "method", method),
+    ):
+        mask = where(state)
+        if mask.any():
+            groups.append((kind, mask, per_combination(on(mask, column), _json((key,)))))
+    rows, seqs, kinds = [], [], []
+    for kind, mask, _ in groups:
+        picked = np.flatnonzero(mask)
+        rows.append(picked)
+        if kind == "created":
+            seqs.append(np.zeros(len(picked), dtype=np.int64))
+        elif kind == "located":
+            seqs.append(np.ones(len(picked), dtype=np.int64))
+        elif kind == "tier_raised":
+            seqs.append(1 + has_point[picked].astype(np.int64))
+        else:
+            seqs.append(1 + has_point[picked].astype(np.int64) + up[picked].astype(np.int64))
+        kinds.append(pa.repeat(pa.scalar(kind), len(picked)))
+    first = len(rows[0])
+    actor = np.ones(sum(len(r) for r in rows), dtype=np.int8)
+    actor[:first] = 0
+    return pa.table(
+        {
+            "row": pa.array(np.concatenate(rows)),
+            "seq": pa.array(np.concatenate(seqs)),
+            "kind": pa.concat_arrays(kinds),
+            "actor": pa.array([source, "system"], pa.string()).take(pa.array(actor)),
+            "data": pa.concat_arrays([g[2] for g in groups]),
+        }
+    )
