@@ -16,6 +16,8 @@ row. Modules by concern:
   rules applied, cases and events COPY-ed straight into their tables (a
   large load into partitions of its own, indexed after the load, foreign
   keys checked once per load when they are attached);
+- `copy`: COPY in and out (CSV written and read by pyarrow) and the bulk
+  connection;
 - `assign`: the orchestration and idempotency; `result`: what it reports.
 
 Outcomes per row: `located` (in a grid), `gap_snapped` (in a sliver gap, given
