@@ -784,3 +784,25 @@ def test_cli_complaint_show(
     assert shown["events"][0]["kind"] == "created"
     missing = CliRunner().invoke(app, ["complaint", "show", "987654321"])
     assert missing.exit_code == 1 and "no complaint" in missing.output
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/Berlin", "America/New_York"])
+def test_one_complaint_and_many_get_the_same_times_and_duty_slots(zone: str) -> None:
+    """The single path writes a handful of values with datetime itself, bulk with
+    pyarrow: the same text and the same duty slots, across DST changes too."""
+    from cases.intake.events import _json_times
+
+    times = np.array(
+        [
+            "2026-11-26T01:27:41.782177",
+            "2026-11-26T04:00:00",
+            "NaT",
+            "2026-07-26T13:00:00",
+            "2026-03-29T00:59:59.000001",
+            "2026-03-08T07:00:00",
+        ],
+        dtype="datetime64[us]",
+    )
+    many = np.repeat(times, 20)
+    assert _json_times(times, zone).to_pylist() == _json_times(many, zone).to_pylist()[::20]
+    assert list(duty_slot(times, zone)) == list(duty_slot(many, zone)[::20])

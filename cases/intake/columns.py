@@ -17,6 +17,8 @@ import pyarrow.compute as pc
 Strings: TypeAlias = pa.Array
 Times: TypeAlias = npt.NDArray[np.datetime64]
 _STRING = pa.string()
+FEW = 16
+"""Up to this many rows `per_combination` simply asks `fn` row by row (the single path)."""
 
 
 def per_combination(
@@ -30,6 +32,9 @@ def per_combination(
     rows). Nulls reach `fn` as None.
     """
     n = len(columns[0])
+    if n <= FEW:  # a complaint or a few: hashing costs more than asking fn per row
+        rows = zip(*(c.to_pylist() for c in columns), strict=True)
+        return pa.array([fn(*row) for row in rows], kind)
     key = np.zeros(n, dtype=np.int64)
     vocab: list[list[Any]] = []
     for values in columns:

@@ -12,17 +12,26 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cases.intake.columns import Strings, Times, per_combination
+from cases.intake.columns import FEW, Strings, Times, per_combination
 
 if TYPE_CHECKING:
     from cases.intake.rules import Placed
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _at(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
 
 
 def _offset_text(seconds: int) -> str:
@@ -33,8 +42,22 @@ def _offset_text(seconds: int) -> str:
 
 def _json_times(times: Times, timezone: str) -> pa.Array:
     """Times as JSON strings: ISO 8601 local time of `timezone` with its offset, as
-    datetime.isoformat() writes them (no fraction when it is zero); null for NaT."""
+    datetime.isoformat() writes them (no fraction when it is zero); null for NaT.
+
+    A handful (the single path) are written by isoformat() itself; many by
+    pyarrow to the same form (tests/test_doors.py compares the two paths)."""
     utc = np.asarray(times, dtype="datetime64[us]")
+    if len(utc) <= FEW:
+        zone = ZoneInfo(timezone)
+        return pa.array(
+            [
+                "null"
+                if np.isnat(t)
+                else json.dumps(_at(int(t.astype(np.int64))).astimezone(zone).isoformat())
+                for t in utc
+            ],
+            pa.string(),
+        )
     ts = pa.array(utc, pa.timestamp("us", "UTC"))
     local = pc.local_timestamp(pc.cast(ts, pa.timestamp("us", timezone)))
     offset_us = pc.subtract(local.cast(pa.int64()), ts.cast(pa.int64()))

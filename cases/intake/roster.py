@@ -10,22 +10,36 @@ else the station's active officer with the lowest code.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cases.intake.columns import Strings, Times
+from cases.intake.columns import FEW, Strings, Times
 
 SLOTS = 14
 """Duty slots in a week: weekday (0 = Monday) × half day (am before 12:00, pm)."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def duty_slot(times: Times, timezone: str) -> npt.NDArray[np.int64]:
     """The duty slot (weekday * 2 + pm) of each UTC time, in local time of `timezone`."""
-    ts = pa.array(np.asarray(times, dtype="datetime64[us]"), pa.timestamp("us", "UTC"))
+    utc = np.asarray(times, dtype="datetime64[us]")
+    if len(utc) <= FEW:  # the single path: datetime itself
+        zone = ZoneInfo(timezone)
+        out = []
+        for t in utc:
+            if np.isnat(t):
+                out.append(-1)
+                continue
+            local = (_EPOCH + timedelta(microseconds=int(t.astype(np.int64)))).astimezone(zone)
+            out.append(local.weekday() * 2 + (local.hour >= 12))
+        return np.array(out, dtype=np.int64)
+    ts = pa.array(utc, pa.timestamp("us", "UTC"))
     local = pc.local_timestamp(pc.cast(ts, pa.timestamp("us", timezone)))
     weekday = np.asarray(pc.day_of_week(local).to_numpy(zero_copy_only=False), dtype=np.float64)
     hour = np.asarray(pc.hour(local).to_numpy(zero_copy_only=False), dtype=np.float64)
