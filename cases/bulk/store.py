@@ -23,7 +23,7 @@ Events of a batch are numbered from their case's id (id × 8 + their place
 among the case's events at intake, fewer than 8), so their ids never meet
 those of case_event_id_seq (case ids of batches start at 2^40).
 
-COPY in and out: cases.bulk.copy (CSV written and read by pyarrow).
+COPY in and out: cases.bulk.copy (binary COPY in, CSV read by pyarrow out).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cases.bulk.copy import copy_in, copy_out, ewkb_hex
+from cases.bulk.copy import copy_in, copy_out, ewkb
 from cases.bulk.result import AssignResult, Progress
 from cases.bulk.validate import tokens
 from cases.calendar import WorkCalendar
@@ -108,7 +108,7 @@ def stage_points(conn: Connection, good: pa.Table, report: Callable[[int], None]
     lon = np.asarray(good.column("lon").to_numpy(zero_copy_only=False), dtype=np.float64)
     lat = np.asarray(good.column("lat").to_numpy(zero_copy_only=False), dtype=np.float64)
     has = np.flatnonzero(~np.isnan(lon) & ~np.isnan(lat))
-    points = pa.table({"id": pa.array(has, pa.int64()), "geom": ewkb_hex(lon[has], lat[has])})
+    points = pa.table({"id": pa.array(has, pa.int64()), "geom": ewkb(lon[has], lat[has])})
     copy_in(conn, "bulk_point", points, report=report)
 
 
@@ -309,7 +309,7 @@ def _case_rows(
         "lon_in": good.column("lon_in").combine_chunks(),
         "lat_in": good.column("lat_in").combine_chunks(),
         "crs_in": crs,
-        "geom": ewkb_hex(lon, lat),
+        "geom": ewkb(lon, lat),
         "locate_method": p.method,
         "locate_distance_m": pa.array(p.distance_m, from_pandas=True),
         "grid_cell_id": pa.array(located.grid_cell_id, from_pandas=True).cast(pa.int64()),
