@@ -21,8 +21,8 @@ the last run when it holds the cases already):
    - one station's indicators for the last full month;
    - the last full month per station (one grouped statement, the monthly report's table).
 
-Prints JSON. `run()` returns the same dict and `render()` markdown lines for
-bench/RESULTS.md.
+Prints JSON (also written to bench/out/results-indicators.json). `run()`
+returns the same dict and `render()` markdown lines for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -355,7 +355,12 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="print RESULTS.md lines too")
     args = parser.parse_args()
     result = run(args.rows, args.repeat, args.reuse)
-    print(json.dumps(result, ensure_ascii=False, indent=2, default=str))
+    from bench.common import OUT
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result, ensure_ascii=False, indent=2, default=str)
+    (OUT / "results-indicators.json").write_text(text, encoding="utf-8")
+    print(text)
     if args.markdown:
         print("\n".join(render(result)))
 

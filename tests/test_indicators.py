@@ -491,8 +491,9 @@ def test_working_hours_in_sql_match_the_calendar(engine: Engine) -> None:
     starts = base + minutes.astype("timedelta64[m]")
     ends = starts + rng.integers(0, 15 * 24 * 60, 400).astype("timedelta64[m]")
     want = working_hours_between_many(starts, ends, calendar)
+    hours = working_hours_sql("s", "e")
     sql = sa.text(
-        f"SELECT {working_hours_sql('s', 'e', calendar)} AS h FROM unnest("
+        f"SELECT {hours} AS h FROM unnest("
         "CAST(:s AS timestamptz[]), CAST(:e AS timestamptz[])) WITH ORDINALITY AS t(s, e, i) "
         "ORDER BY i"
     )

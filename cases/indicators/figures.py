@@ -96,7 +96,7 @@ def counts_by(
     settings = settings or get_settings()
     calendar = load_calendar(settings.data_dir)
     catalogue = load_catalogue(settings.data_dir / CATALOGUE_FILE)
-    sql = statement(group, within.level if within else None, calendar)
+    sql = statement(group, within.level if within else None)
     code = within.code if within else None
     params = bind(period, code, settings.home_district_code, calendar, catalogue, SATISFIED_FROM)
     rows = conn.execute(sql, params).mappings().all()

@@ -46,7 +46,7 @@ def _in(values: tuple[str, ...]) -> str:
     return "(" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
-def statement(group: Level, where: Level | None, calendar: WorkCalendar) -> sa.TextClause:
+def statement(group: Level, where: Level | None) -> sa.TextClause:
     """The statement for figures per `group` place, of the cases of one `where`
     place (`:code`) or of every place (None)."""
     # The district is every case the bureau took in: referred-out ones carry the
@@ -55,7 +55,11 @@ def statement(group: Level, where: Level | None, calendar: WorkCalendar) -> sa.T
     by_place = where is not None and where.key != "district"
     place_filter = f"c.{where.column} = :code" if by_place and where else "true"
     due = f"({FIRST_DUE} >= :lo AND {FIRST_DUE} < :hi AND c.status NOT IN {_in(NOT_TO_CLOSE)})"
-    hours = working_hours_sql("c.dispatched_at", DONE, calendar)
+    hours = working_hours_sql("c.dispatched_at", DONE)
+    # The district's moves need no case row (every case is the district's).
+    case_join = (
+        "" if group.key == "district" and not by_place else ("JOIN case_file c ON c.id = e.case_id")
+    )
     sql = f"""
 WITH filed AS (
     SELECT DISTINCT case_id FROM case_event WHERE kind = 'filed'
@@ -112,7 +116,7 @@ agg_moves AS (
                          AND e.data ->> 'holder_role' = 'deputy_leader') AS escalated_to_major,
         count(*) FILTER (WHERE e.kind = 'escalated'
                          AND e.data ->> 'holder_role' = 'chief') AS escalated_to_chief
-    FROM case_event e JOIN case_file c ON c.id = e.case_id
+    FROM case_event e {case_join}
     WHERE e.kind IN ('sent_back', 'escalated') AND e.at >= :lo AND e.at < :hi
       AND {place_filter} AND {col} IS NOT NULL
     GROUP BY {col}
