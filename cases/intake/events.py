@@ -2,9 +2,16 @@
 
 In this order: `created` (actor: the door), `located` (when there are
 coordinates), `tier_raised` (when a rule raised the tier), then the one that
-says where the case went. Each kind is built on its own rows; the data of a
-kind is worked out once per distinct combination of its values, the times
-per row in C (pyarrow).
+says where the case went. Their data holds only what the case row's columns
+do not (those hold the values at filing; every later change is an event of
+its own, with what it changed): the layout generation a point was located
+in, the subclass's default tier (before a rule raised it), the officer
+dispatched to and the moment of dispatch (the ledgers read both), how a tier
+was raised; `{}` otherwise. A million cases write three or
+four million events, so every byte counts (bench/RESULTS.md).
+
+Each kind is built on its own rows; the data of a kind is worked out once
+per distinct combination of its values, the times per row in C (pyarrow).
 """
 
 from __future__ import annotations
@@ -119,20 +126,13 @@ def intake_events(
             for a in arrays
         ]
 
+    # What the case row's columns hold (subclass, tier, where it was located, station,
+    # squad, holder, due time, master, neighbour) is not repeated here.
     groups: list[tuple[str, npt.NDArray[np.bool_], pa.Array]] = []
     every = np.ones(n, dtype=bool)
-    created = per_combination([placed.subclass, raised.default], _json(("subclass", "tier")))
-    groups.append(("created", every, created))
-    located_keys = ("method", "grid_code", "distance_m", "district_code", "generation")
-    located = on(
-        has_point,
-        method,
-        placed.grid_code,
-        np.round(placed.distance_m, 2),
-        placed.district_code,
-        placed.generation,
-    )
-    groups.append(("located", has_point, per_combination(located, _json(located_keys))))
+    groups.append(("created", every, per_combination([raised.default], _json(("tier",)))))
+    located = on(has_point, placed.generation)
+    groups.append(("located", has_point, per_combination(located, _json(("generation",)))))
     up = raised.mask
     if up.any():
         window = raised.window_days
@@ -149,30 +149,21 @@ def intake_events(
             )
         )
     o = where("dispatched")
-    if o.any():
-        head = per_combination(
-            on(o, placed.station, placed.squad, officer, holder[0], holder[1]),
-            _json(("station", "squad", "officer_code", "holder_role", "holder_code"), close=False),
-        )
+    if o.any():  # the officer dispatched to, and when (the ledgers read both)
+        head = per_combination(on(o, officer), _json(("officer_code",), close=False))
         data = pc.binary_join_element_wise(
-            head,
-            ',"dispatched_at":',
-            _json_times(placed.dispatched_at[o], timezone),
-            ',"due_at":',
-            _json_times(due_at[o], timezone),
-            "}",
-            "",
+            head, ',"dispatched_at":', _json_times(placed.dispatched_at[o], timezone), "}", ""
         )
         groups.append(("dispatched", o, data))
-    for kind, state, key, column in (
-        ("filed", "filed", "grid_code", placed.grid_code),
-        ("merged", "duplicate", "master_id", placed.master_id),
-        ("referred_out", "referred_out", "district_code", placed.district_code),
-        ("needs_location", "received", "method", method),
+    for kind, state in (
+        ("filed", "filed"),
+        ("merged", "duplicate"),
+        ("referred_out", "referred_out"),
+        ("needs_location", "received"),
     ):
         mask = where(state)
         if mask.any():
-            groups.append((kind, mask, per_combination(on(mask, column), _json((key,)))))
+            groups.append((kind, mask, pa.repeat(pa.scalar("{}"), int(mask.sum()))))
     rows, seqs, kinds = [], [], []
     for kind, mask, _ in groups:
         picked = np.flatnonzero(mask)
