@@ -325,3 +325,42 @@ def test_api_refuses(client: TestClient, month: Month) -> None:
         headers=_headers(client, month.usernames["analyst"]),
     )
     assert resp.status_code == 422 and resp.json()["detail"][0]["field"] == "month"
+
+
+# ------------------------------------------------------------------ browser
+
+
+@pytest.mark.slow
+def test_the_map_works_offline_in_a_browser(files: tuple[Path, Path], month: Month) -> None:
+    """Opened in Chromium with the network cut off: no error, nothing fetched from
+    outside, the injected script never runs, and the map inside the report shows the
+    station's grids (fitted to them, not the whole province)."""
+    from playwright.sync_api import Route, sync_playwright
+
+    fetched: list[str] = []
+
+    def refuse(route: Route) -> None:
+        fetched.append(route.request.url)
+        route.abort()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 1200})
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.route(re.compile(r"^(https?|wss?)://"), refuse)
+            page.goto(files[0].as_uri())
+            page.wait_for_timeout(1500)
+            assert page.evaluate("() => window.__pwned") is None
+            frames = [f for f in page.frames if f != page.main_frame]
+            assert len(frames) == 1  # the month has cases: its hot-spot map is drawn
+            zoom, width = frames[0].evaluate(
+                "() => { const k = Object.keys(window).find(n => n.startsWith('map_'));"
+                " const m = window[k]; return [m.getZoom(), m.getSize().x]; }"
+            )
+            assert width > 500 and zoom >= 13  # a community's grids, not the province
+        finally:
+            browser.close()
+    assert errors == [] and fetched == []

@@ -61,6 +61,8 @@ RECURRING_MONTHS = 3
 RISING_MIN = 3
 RISING_TOP = 10
 OVERDUE_LIMIT = 300
+LIST_LIMIT = 50
+"""Recurring problems and hot grids listed at most (the report says how many in all)."""
 UNIT_LEVEL = {"district": "squad", "squad": "station", "station": "officer"}
 """The units of each report's table of indicators: per squad, per station, per post."""
 
@@ -132,6 +134,7 @@ class MonthlyReport:
     classes: list[ClassRow]
     subclasses: list[ClassRow]
     recurring: list[data.Recurring]
+    recurring_total: int
     rising: list[Rising]
     overdue: list[dict[str, Any]]
     overdue_total: int
@@ -318,7 +321,7 @@ def build_monthly_report(
         )
         units, unit_label = _units(conn, kind, place, which, settings)
         months = data.subclass_months(conn, column, place.code, month_before(which, 12), which)
-        recurring = data.recurring(
+        recurring, recurring_total = data.recurring(
             conn,
             column,
             place.code,
@@ -326,6 +329,7 @@ def build_monthly_report(
             month_before(which, RECURRING_WINDOW - 1),
             min_months=RECURRING_MONTHS,
             min_in_month=settings.repeat_report_count,
+            limit=LIST_LIMIT,
         )
         overdue, total = data.overdue_cases(conn, column, place.code, which, OVERDUE_LIMIT)
         communities = data.area_communities(conn, column, place.code)
@@ -352,6 +356,7 @@ def build_monthly_report(
         recurring=[
             replace(p, subclass_name=_subclass_name(catalogue, p.subclass_code)) for p in recurring
         ],
+        recurring_total=recurring_total,
         rising=_rising(months, catalogue, which),
         overdue=_case_rows(overdue, catalogue, settings, personal),
         overdue_total=total,
@@ -360,7 +365,13 @@ def build_monthly_report(
             engine, which, kind, place.code, principal=principal, settings=settings, now=now
         ),
         hotspots=hotspots_of(
-            engine, which.first_day, last_day, communities, place.name, settings=settings
+            engine,
+            which.first_day,
+            last_day,
+            communities,
+            place.name,
+            settings=settings,
+            limit=LIST_LIMIT,
         ),
         notes=[
             "应结案数：处置时限（派遣时确定的首个时限）在本月内到期的案件；结案数、按期结案数均在其中统计。",

@@ -82,10 +82,12 @@ def recurring(
     *,
     min_months: int,
     min_in_month: int,
-) -> list[Recurring]:
+    limit: int,
+) -> tuple[list[Recurring], int]:
     """Grid and subclass pairs reported in `month` that also came in at least
     `min_months` of the months window_first..month, or `min_in_month` times or
-    more in the month itself; most months first, then most cases."""
+    more in the month itself; most months first, then most cases; at most
+    `limit` of them, and how many in all."""
     window = month_index(month) - month_index(window_first) + 1
     sql = sa.text(f"""
         WITH cm AS (
@@ -101,14 +103,15 @@ def recurring(
                AND (count(DISTINCT m) >= :min_months
                     OR count(*) FILTER (WHERE m = :this) >= :min_in_month)
         )
-        SELECT p.*, (
+        SELECT p.*, count(*) OVER () AS found, (
             SELECT cm2.name FROM grid_cell g
             JOIN community cm2 ON cm2.generation_id = g.generation_id
                                AND cm2.code = g.community_code
             WHERE g.code = p.grid_code ORDER BY g.generation_id DESC LIMIT 1
         ) AS community_name
         FROM pairs p
-        ORDER BY months DESC, total DESC, this_month DESC, grid_code, subclass_code""")
+        ORDER BY months DESC, total DESC, this_month DESC, grid_code, subclass_code
+        LIMIT :limit""")
     rows = conn.execute(
         sql,
         {
@@ -118,8 +121,10 @@ def recurring(
             "this": month_index(month),
             "min_months": min_months,
             "min_in_month": min_in_month,
+            "limit": limit,
         },
     ).all()
+    found = int(rows[0].found) if rows else 0
     return [
         Recurring(
             grid_code=str(r.grid_code),
@@ -131,7 +136,7 @@ def recurring(
             this_month=int(r.this_month),
         )
         for r in rows
-    ]
+    ], found
 
 
 OVERDUE_KINDS = {

@@ -96,11 +96,38 @@ def compliance_of(
     return Compliance(rule_hours=settings.duty_rule_hours, weeks=weeks, names=names)
 
 
+REFIT = """<script>
+(function () {
+  function refit() {
+    var name = Object.keys(window).filter(function (n) {
+      return n.indexOf("map_") === 0 && window[n] instanceof L.Map;
+    })[0];
+    if (!name) { return; }
+    var map = window[name], bounds = null;
+    map.eachLayer(function (layer) {
+      if (layer.getBounds && layer.getBounds().isValid()) {
+        bounds = bounds ? bounds.extend(layer.getBounds()) : L.latLngBounds(
+          layer.getBounds().getSouthWest(), layer.getBounds().getNorthEast());
+      }
+    });
+    map.invalidateSize();
+    if (bounds) { map.fitBounds(bounds); }
+  }
+  window.addEventListener("load", refit);
+  window.addEventListener("resize", refit);
+})();
+</script>"""
+"""Fit the map to its grids once its frame has its size: inside the report's iframe
+the map can start before the frame is laid out, and would then show the whole
+province at the least zoom (a frame that gets its size fires `resize`)."""
+
+
 @dataclass(frozen=True)
 class HotSpots:
     """The month's hot spots among the place's grids, and the map (an HTML page)."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
+    total: int = 0
     map_html: str | None = None
     note: str = ""
     method: str = ""
@@ -114,8 +141,10 @@ def hotspots_of(
     place_name: str,
     *,
     settings: Settings,
+    limit: int,
 ) -> HotSpots:
-    """Gi* over the whole district for the month; the place's hot grids and their map."""
+    """Gi* over the whole district for the month; the place's hot grids (the `limit`
+    hottest listed, all on the map) and their map."""
     from maps.hotspots import hotspots as hotspot_map
     from maps.offline import render
 
@@ -141,10 +170,10 @@ def hotspots_of(
             "p_value": round(float(r.p_value), 4),
             "label": str(r.label),
         }
-        for r in hot.itertuples()
+        for r in hot.head(limit).itertuples()
     ]
     if area.empty:
-        return HotSpots(rows=rows, note="本辖区在当前网格布局中无网格。", method=method)
+        return HotSpots(note="本辖区在当前网格布局中无网格。", method=method)
     title = f"{place_name}投诉热点（{first:%Y年%m月}）"
     m = hotspot_map(
         area[["grid_code", "count", "gi_z", "p_value", "hotspot_class", "label", "geometry"]],
@@ -154,4 +183,7 @@ def hotspots_of(
         code_column="grid_code",
         base="none",
     )
-    return HotSpots(rows=rows, map_html=render(m, mode="inline"), method=method)
+    page = render(m, mode="inline")
+    cut = page.rfind("</html>")
+    page = page[:cut] + REFIT + page[cut:] if cut >= 0 else page + REFIT
+    return HotSpots(rows=rows, total=len(hot), map_html=page, method=method)

@@ -9,7 +9,7 @@ needed; a table of the hot grids stands beside it for paper.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,4 +86,5 @@ def render_html(report: MonthlyReport) -> str:
         r=report,
         unit_columns=[BY_KEY[k] for k in unit_keys],
         generated=fmt_dt(report.generated_at),
+        last_day=report.month.next_first_day - timedelta(days=1),
     )

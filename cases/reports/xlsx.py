@@ -166,8 +166,14 @@ def write_xlsx(report: MonthlyReport) -> bytes:
     )
     prev, ago = report.previous.title, report.year_ago.title
 
-    def sheet(name: str, cols: Sequence[Col], rows: Sequence[Sequence[Any]]) -> None:
-        _sheet(book, name, f"{report.title}·{name}", note, cols, rows, styles)
+    def sheet(
+        name: str, cols: Sequence[Col], rows: Sequence[Sequence[Any]], extra: str = ""
+    ) -> None:
+        text = f"{note}；{extra}" if extra else note
+        _sheet(book, name, f"{report.title}·{name}", text, cols, rows, styles)
+
+    def listed(total: int, shown: int, what: str) -> str:
+        return f"共 {total} {what}，列出 {shown} {what}" if total > shown else ""
 
     sheet(
         "指标",
@@ -246,6 +252,7 @@ def write_xlsx(report: MonthlyReport) -> bytes:
             ]
             for p in report.recurring
         ],
+        listed(report.recurring_total, len(report.recurring), "处"),
     )
     sheet(
         "上升最快",
@@ -293,6 +300,7 @@ def write_xlsx(report: MonthlyReport) -> bytes:
             + ([c.get("reporter", "")] if report.personal_data else [])
             for c in report.overdue
         ],
+        listed(report.overdue_total, len(report.overdue), "件"),
     )
     duty_rows: list[list[Any]] = []
     for w in report.compliance.weeks:
@@ -336,6 +344,7 @@ def write_xlsx(report: MonthlyReport) -> bytes:
             [h["grid_code"], h["count"], h["gi_z"], h["p_value"], h["label"]]
             for h in report.hotspots.rows
         ],
+        listed(report.hotspots.total, len(report.hotspots.rows), "个"),
     )
     book.close()
     return buffer.getvalue()
