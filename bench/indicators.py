@@ -228,11 +228,24 @@ def _last_full_month(today: date) -> tuple[date, date]:
 
 
 def run(rows: int = 1_000_000, repeat: int = 5, reuse: bool = False) -> dict[str, Any]:
-    """Prepare (or reuse) the database, time the indicators against the baseline."""
-    os.environ["CG_DATABASE_NAME"] = NAME
+    """Prepare (or reuse) the bench database, time the indicators against the baseline;
+    the caller's database setting is put back afterwards (bench/run.py runs parts in turn)."""
     from gis.settings import get_settings
 
+    before = os.environ.get("CG_DATABASE_NAME")
+    os.environ["CG_DATABASE_NAME"] = NAME
     get_settings.cache_clear()
+    try:
+        return _run(rows, repeat, reuse)
+    finally:
+        if before is None:
+            os.environ.pop("CG_DATABASE_NAME", None)
+        else:
+            os.environ["CG_DATABASE_NAME"] = before
+        get_settings.cache_clear()
+
+
+def _run(rows: int, repeat: int, reuse: bool) -> dict[str, Any]:
     import sqlalchemy as sa
 
     from bench.common import loadavg, machine_info
