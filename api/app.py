@@ -18,7 +18,7 @@ from api import auth, contract, errors
 from api.limits import BodyLimit
 from api.routes import auth as auth_routes
 from api.routes import cases as cases_routes
-from api.routes import complaints, maps, open311, open311_contract, pages
+from api.routes import complaints, docs, maps, open311, open311_contract, pages
 from api.routes import indicators as indicator_routes
 from api.routes import reports as report_routes
 from api.schemas import complaint_schema
@@ -85,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION.format(limit=settings.api_max_body_bytes // 1024),
         lifespan=lifespan,
+        # /docs is api.routes.docs (Swagger UI from /static, not a CDN); no /redoc.
+        docs_url=None,
+        redoc_url=None,
         # No OpenTelemetry here: with it on, FastAPI looks for configured providers
         # on every request (an import-system lookup each time), for nothing.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -121,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(maps.router)
     app.include_router(indicator_routes.router)
     app.include_router(report_routes.router)
+    app.include_router(docs.router)  # /docs, offline
     pages.install(app)  # the HTML pages (not in the contract), their error pages, /static
     contract.install(app, _document_edits(settings))
     return app

@@ -51,9 +51,14 @@ FILES: Final[dict[str, str]] = {
     "vendor/folium/pa7_hm.min.js": _FOLIUM,
     "vendor/folium/pa7_leaflet_hm.min.js": _FOLIUM,
     "vendor/d3/d3.min.js": _NPM,
+    # Swagger UI for the API's /docs (api.routes.docs), instead of FastAPI's CDN copy.
+    "vendor/swagger-ui-dist/swagger-ui-bundle.js": _NPM,
+    "vendor/swagger-ui-dist/swagger-ui.css": _NPM,
+    "vendor/swagger-ui-dist/favicon-32x32.png": _NPM,
 }
-"""Every local file a rule of maps.offline can point at, and where it comes from.
-``npm`` files live at the same path under node_modules (``vendor/`` stripped)."""
+"""Every local file a rule of maps.offline can point at (and Swagger UI's, which
+api.routes.docs names), and where it comes from. ``npm`` files live at the same path
+under node_modules (``vendor/`` stripped)."""
 
 _GLYPHICONS_SOURCE: Final = "bootstrap3/dist/css/bootstrap.css"
 _GLYPHICON_RULE = re.compile(

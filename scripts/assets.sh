@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The scripts, styles, fonts and images that the maps load, from the npm registry,
-# pinned by package-lock.json, into var/assets (gitignored). The app serves them at
-# /static (maps.offline.STATIC_DIR), so no page needs the internet.
+# The scripts, styles, fonts and images that the maps load, and Swagger UI for the
+# API's /docs, from the npm registry, pinned by package-lock.json, into var/assets
+# (gitignored). The app serves them at /static (maps.offline.STATIC_DIR), so no page
+# needs the internet. The list of files is maps.vendor.FILES; a missing one stops it.
 # Idempotent: `npm ci` runs again only when package-lock.json changed, and the copy
 # step rewrites nothing that is already up to date. Needs node/npm and .venv.
 set -euo pipefail
