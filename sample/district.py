@@ -904,9 +904,10 @@ EPSG:4547 (CGCS2000 / 3-degree Gauss-Kruger CM 114E).
   001, 002, ... Communities within a subdistrict follow the same rule with
   row_deg = {COMMUNITY_ROW_DEG}.
 - officers.csv: `duty_weekday` 0 = Monday ... 6 = Sunday (generated values use 0-5)
-  and `duty_half` am/pm is the half day an officer is on duty at their station; for
-  leaders (no station) it is their weekly half day of receiving visitors. Officers
-  of one station never share a half day.
+  and `duty_half` am/pm is an officer's usual half day at their station, the template
+  the sample rota (duty shifts, sample.duty) is generated from; who is on duty comes
+  from the shifts. For leaders (no station) it is their weekly half day of receiving
+  visitors. Officers of one station never share a half day.
 """
     (out_dir / "README.md").write_text(text, encoding="utf-8")
 

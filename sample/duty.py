@@ -1,11 +1,13 @@
 """Sample duty: a GENERATED year of shifts, check-ins and patrols for the sample district.
 
 Nothing here is a real shift or a real track. Every officer of the sample
-(role officer, with a station) has a half-day slot of the week
+(role officer, with a station) has a usual half day of the week
 (`officer.duty_weekday`, `officer.duty_half`: 08:30-12:30 or 14:30-18:30,
-Asia/Shanghai), and works it every week of the window, so that the rule of at
-least half a day a week at one's station (cases.stations.compliance) is met
-as a rule, with a few shortfalls:
+Asia/Shanghai): the template this rota is generated from. Who is on duty, and
+so who takes a complaint (cases.stations.onduty), comes from the shifts
+written here, not from those columns. Each officer works that half day every
+week of the window, so that the rule of at least half a day a week at one's
+station (cases.stations.compliance) is met as a rule, with a few shortfalls:
 
 - about 4 % of the officer-weeks the shift is planned but never checked in;
 - about 3 % the officer checks out 100 minutes early;

@@ -28,7 +28,7 @@ from cases.intake import (
     submit_complaint,
 )
 from cases.intake.duplicates import FIND_MASTER, lock_keys
-from cases.intake.rules import duty_slot, officer_slot, placement
+from cases.intake.rules import placement
 from gis import crs as crsmod
 from gis.district import HomeDistrict
 from gis.privacy import decrypt
@@ -82,14 +82,6 @@ def complaint(**kw: Any) -> ComplaintIn:
     return ComplaintIn.model_validate(base)
 
 
-def _on_duty(weekday: int | None, half: str | None, now: datetime) -> bool:
-    """The rule's duty slot of `now` (Asia/Shanghai) is the officer's."""
-    slot = duty_slot(
-        np.array([np.datetime64(now.astimezone(UTC).replace(tzinfo=None), "us")]), "Asia/Shanghai"
-    )
-    return bool(officer_slot(weekday, half) == slot[0])
-
-
 def raw_case(engine: Engine, case_id: int) -> Any:
     with engine.connect() as c:
         return c.execute(sa.text("SELECT * FROM case_file WHERE id = :i"), {"i": case_id}).one()
@@ -128,35 +120,33 @@ def test_inside_a_grid_is_open_and_dispatched(
         created, hours.time_limit_hours
     )
     assert datetime.fromisoformat(view.due_at or "") == due
-    # officers of the station; the one on duty now first, and assigned
+    # officers of the station by code: no shift covers this moment there, so nobody
+    # is on duty, and the case went to the one holding the fewest open cases
+    # (cases.stations.onduty; tests/test_intake_duty.py has the shifts)
+    shifts = conn.execute(
+        sa.text(
+            "SELECT count(*) FROM duty_shift WHERE station_code = :s "
+            "AND cancelled_at IS NULL AND during @> CAST(:at AS timestamptz)"
+        ),
+        {"s": view.station, "at": created},
+    ).scalar_one()
+    assert shifts == 0
     rows = conn.execute(
         sa.text(
-            "SELECT code, duty_weekday, duty_half FROM officer "
-            "WHERE station_code = :s AND active ORDER BY code"
+            "SELECT o.code, (SELECT count(*) FROM case_file f WHERE f.officer_code = o.code "
+            "  AND f.status IN ('dispatched', 'in_progress', 'rework') AND f.id <> :id) AS open "
+            "FROM officer o WHERE o.station_code = :s AND o.active ORDER BY o.code"
         ),
-        {"s": view.station},
+        {"s": view.station, "id": view.id},
     ).all()
-    now = datetime.now(UTC)
-    on_duty = [r.code for r in rows if _on_duty(r.duty_weekday, r.duty_half, now)]
-    assert [o["code"] for o in view.officers] == on_duty + [
-        r.code for r in rows if r.code not in on_duty
-    ]
-    assert [o["on_duty"] for o in view.officers][: len(on_duty)] == [True] * len(on_duty)
-    assert view.officer_code == (on_duty[0] if on_duty else rows[0].code)
+    assert [o["code"] for o in view.officers] == [r.code for r in rows]
+    assert not any(o["on_duty"] for o in view.officers)
+    assert view.officer_code == min(rows, key=lambda r: (r.open, r.code)).code
     assert all(o["name"] and "*" in o["name"] for o in view.officers)
     assert {o["role"] for o in view.officers} == {"officer"}
     kinds = [e["kind"] for e in case_events(engine, view.id)]
     assert kinds == ["created", "located", "dispatched"]
     assert get_case(engine, view.id) == view
-
-
-def test_on_duty_rule() -> None:
-    monday_am = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
-    assert _on_duty(0, "am", monday_am) and not _on_duty(0, "pm", monday_am)
-    assert not _on_duty(1, "am", monday_am) and not _on_duty(None, None, monday_am)
-    assert _on_duty(0, "pm", monday_am + timedelta(hours=6))
-    sunday_pm = datetime(2026, 11, 29, 15, 59, tzinfo=UTC)  # 23:59 on Sunday in Shanghai
-    assert _on_duty(6, "pm", sunday_pm) and not _on_duty(0, "am", sunday_pm)
 
 
 _snap_points: dict[int, Point] = {}
@@ -787,9 +777,9 @@ def test_cli_complaint_show(
 
 
 @pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/Berlin", "America/New_York"])
-def test_one_complaint_and_many_get_the_same_times_and_duty_slots(zone: str) -> None:
+def test_one_complaint_and_many_get_the_same_times(zone: str) -> None:
     """The single path writes a handful of values with datetime itself, bulk with
-    pyarrow: the same text and the same duty slots, across DST changes too."""
+    pyarrow: the same text, across DST changes too."""
     from cases.intake.events import _json_times
 
     times = np.array(
@@ -805,4 +795,3 @@ def test_one_complaint_and_many_get_the_same_times_and_duty_slots(zone: str) -> 
     )
     many = np.repeat(times, 20)
     assert _json_times(times, zone).to_pylist() == _json_times(many, zone).to_pylist()[::20]
-    assert list(duty_slot(times, zone)) == list(duty_slot(many, zone)[::20])

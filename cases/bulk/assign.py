@@ -108,16 +108,13 @@ def _store(
 
         t0 = time.perf_counter()
         step("insert")
-        located, roster = place(
-            conn, good, generation, [s.code for s in catalogue.subclasses], settings
-        )
+        located = place(conn, good, generation, [s.code for s in catalogue.subclasses], settings)
         result.referred_to = counts_by_neighbour(located)
         timings["place"] = time.perf_counter() - t0
         write_cases(
             conn,
             good,
             located,
-            roster,
             catalogue,
             calendar,
             result,

@@ -6,10 +6,14 @@ All in the caller's transaction, set-based, no statement per row:
    workers can read it; taken whole by TRUNCATE, so loads queue one after
    another) with their row's position as id;
 2. locate: gis.locate.locate_table over them;
-3. place: the located points come back in one COPY, are met with the layout
-   (grid → community, subdistrict, station, squad; neighbour names) and the
-   roster of officers, and go through cases.intake.rules — the same rules
-   as a complaint filed one at a time;
+3. place: the located points come back in one COPY and are met with the
+   layout (grid → community, subdistrict, station, squad; neighbour names);
+   the rows at a station are COPY-ed into a temporary table with their
+   moment of dispatch, and one statement (cases.stations.onduty, the rule a
+   complaint filed one at a time goes through) names the officer who takes
+   each: the one on a shift covering its moment, or else the station's
+   officers in turn. Then cases.intake.rules — the same rules as a
+   complaint filed one at a time;
 4. write: cases and events are COPY-ed straight into their tables, cases in
    order of `reported_at` (the good rows are sorted first: `in_time_order`),
    events grouped by kind. A load of at least `settings.bulk_partition_rows`
@@ -48,13 +52,13 @@ from cases.catalogue import Catalogue
 from cases.intake.rules import (
     EVENTS_PER_CASE,
     Decision,
-    OfficerRoster,
     Placed,
     decide,
     window_counts,
 )
 from cases.lifecycle.holders import Leaders, load_leaders
 from cases.models import BATCH_SPAN, LIVE_END
+from cases.stations.onduty import pick_officers_from
 from gis.locate import locate_table
 from gis.settings import Settings
 
@@ -194,14 +198,48 @@ def prior_reports(
     )
 
 
+_DUTY_TABLE: Final = "bulk_duty"
+_DUTY_SCHEMA: Final = pa.schema([("n", pa.int64()), ("code", pa.string())])
+
+
+def duty_officers(conn: Connection, station: pa.Array, dispatched: npt.NDArray[Any]) -> pa.Array:
+    """The officer who takes each row if it is dispatched (rule 4 of cases.intake.rules):
+    the rows at a station go into a temporary table in one COPY, and the statement of
+    cases.stations.onduty chooses for all of them at once; null without a station."""
+    n = len(station)
+    at = np.flatnonzero(np.asarray(pc.is_valid(station)))
+    if len(at) == 0:
+        return pa.nulls(n, pa.string())
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_DUTY_TABLE} "
+        "(n bigint, station text, at timestamptz) ON COMMIT DROP"
+    )
+    conn.exec_driver_sql(f"TRUNCATE {_DUTY_TABLE}")
+    rows = pa.table(
+        {
+            "n": pa.array(at, pa.int64()),
+            "station": station.take(pa.array(at)),
+            "at": pa.array(np.asarray(dispatched, dtype="datetime64[us]")[at]).cast(
+                pa.timestamp("us", "UTC")
+            ),
+        }
+    )
+    copy_in(conn, _DUTY_TABLE, rows)
+    conn.exec_driver_sql(f"ANALYZE {_DUTY_TABLE}")
+    picked = copy_out(conn, pick_officers_from(_DUTY_TABLE), _DUTY_SCHEMA)
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[np.asarray(picked.column("n").to_numpy(), dtype=np.int64)] = np.arange(picked.num_rows)
+    return _column(picked, "code", pa.array(pos, mask=pos < 0))
+
+
 def place(
     conn: Connection,
     good: pa.Table,
     generation: int,
     catalogue_codes: Sequence[str],
     settings: Settings | None = None,
-) -> tuple[Located, OfficerRoster]:
-    """The located points met with the layout; the roster of every station's officers."""
+) -> Located:
+    """The located points met with the layout, and the officer each row goes to."""
     n = good.num_rows
     loc = copy_out(
         conn,
@@ -212,15 +250,6 @@ def place(
     districts = conn.execute(
         sa.text("SELECT code, name FROM district WHERE generation_id = :g"), {"g": generation}
     ).all()
-    roster = OfficerRoster(
-        dict(r)
-        for r in conn.execute(
-            sa.text(
-                "SELECT code, station_code, duty_weekday, duty_half FROM officer "
-                "WHERE active ORDER BY code"
-            )
-        ).mappings()
-    )
     pos = np.full(n, -1, dtype=np.int64)
     pos[np.asarray(loc.column("point_id").to_numpy(), dtype=np.int64)] = np.arange(loc.num_rows)
     at = pa.array(pos, mask=pos < 0)
@@ -244,12 +273,13 @@ def place(
     grid_code = _column(grids, "code", g_at)
     subclass = good.column("subclass").combine_chunks()
     days = settings.repeat_report_days if settings is not None else 30.0
+    station = _column(grids, "station", g_at)
     placed = Placed(
         subclass=subclass,
         method=method,
         grid_code=grid_code,
         distance_m=np.round(distance, 2),
-        station=_column(grids, "station", g_at),
+        station=station,
         squad=_column(grids, "squad", g_at),
         district_code=district,
         district_name=pc.if_else(outside, named, pa.nulls(n, pa.string())),
@@ -257,6 +287,7 @@ def place(
         dispatched_at=dispatched,
         master_id=np.full(n, -1, dtype=np.int64),
         master_officer=pa.nulls(n, pa.string()),
+        duty_officer=duty_officers(conn, station, dispatched),
         prior_reports=prior_reports(conn, grid_code, subclass, dispatched, days),
     )
     pairs = conn.execute(
@@ -270,7 +301,7 @@ def place(
         leaders=load_leaders(conn, settings.deputy_in_charge if settings else None),
         grid_departments=pa.array(list(pairs), pa.string()),
     )
-    return located, roster
+    return located
 
 
 # ------------------------------------------------------------------ write
@@ -365,7 +396,6 @@ def write_cases(
     conn: Connection,
     good: pa.Table,
     located: Located,
-    roster: OfficerRoster,
     catalogue: Catalogue,
     calendar: WorkCalendar,
     result: AssignResult,
@@ -381,7 +411,6 @@ def write_cases(
         located.placed,
         catalogue,
         calendar,
-        roster,
         source,
         leaders=located.leaders,
         grid_departments=located.grid_departments,

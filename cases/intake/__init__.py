@@ -8,9 +8,10 @@ whatever the door. Modules by concern:
 - `coordinates`: checking and converting a point, locating it
   (`check_coordinates`, `locate_point`), against the loaded district;
 - `rules`: status and note, tier, the due clock (it starts at dispatch),
-  the officer, the events; over columns, for one complaint or a million
-  (with `roster`: who is on duty when; `events`: the events' rows and data;
-  `columns`: the column types and the per-combination helper);
+  the officer (on duty at dispatch: chosen from the duty shifts, in SQL, by
+  cases.stations.onduty), the events; over columns, for one complaint or a
+  million (with `events`: the events' rows and data; `columns`: the column
+  types and the per-combination helper);
 - `duplicates`: merging a complaint into the open case it repeats;
 - `submit`: the single path, one transaction (`submit_complaint`);
 - `views`: what dispatchers and residents see (`get_case`,

@@ -38,16 +38,28 @@ Nothing else decides these things.
    due time. The reply to the resident (答复) is due the subclass's reply
    limit after receipt (the same moment), for every case but a duplicate.
 4. Who holds a dispatched case, by its tier (cases.lifecycle.holders): a
-   minor one the station's officers, named by the active officer on duty
-   (值守: weekday and half day, local time of the calendar's zone) at the
-   moment of dispatch, the lowest code first, or when nobody is on duty then
-   the station's active officer with the lowest code (`officer_code` names
-   this officer for every tier); a moderate one the squad's leader; a major
-   one the deputy leader in charge. Received and filed cases are held by the
-   command centre (`dispatcher`); the others by nobody. A duplicate names
-   its master's officer. In a multi-department grid (党建+N) a case whose
-   subclass's department is one of the grid's (and not the bureau's own) is
-   shared with it (`department_code`).
+   minor one the station's officers, named by the officer who takes it
+   (below; `officer_code` names this officer for every tier); a moderate
+   one the squad's leader; a major one the deputy leader in charge. Received
+   and filed cases are held by the command centre (`dispatcher`); the others
+   by nobody. A duplicate names its master's officer. In a multi-department
+   grid (党建+N) a case whose subclass's department is one of the grid's (and
+   not the bureau's own) is shared with it (`department_code`).
+   The officer who takes a dispatched case is the one on duty (值守) at the
+   moment of dispatch, from the duty shifts (the weekday columns of an
+   officer's row are only the template a rota is made from). The rule is
+   written once, in SQL, in cases.stations.onduty, and runs before these
+   rules (its answer is `Placed.duty_officer`):
+   - at a moment a shift of the station covers: the officer on that shift,
+     present (checked in) before planned, the fewest open cases, then code;
+   - when nobody is on duty there (most moments: a shift is half a day per
+     officer per week; a holiday has none): the station's officers in turn,
+     the k-th such complaint of a station to officer (k - 1) mod m of its m
+     officers ordered by open cases (at the start of the load, for a file),
+     then code. One complaint alone goes to the officer with the fewest
+     open cases; a file's rows are spread over the station as the single
+     path, taking them one at a time, spreads them over officers who start
+     even.
 5. The events, in this order: `created` (actor: the door; the default
    tier), `located` (when there are coordinates), `tier_raised` (when a rule
    raised it), then one of `dispatched`, `filed`, `merged` (a duplicate),
@@ -71,19 +83,14 @@ from cases.calendar import WorkCalendar
 from cases.catalogue import Catalogue
 from cases.intake.columns import Strings, Times, per_combination
 from cases.intake.events import Raised, intake_events
-from cases.intake.roster import SLOTS, OfficerRoster, duty_slot, officer_slot
 from cases.lifecycle.holders import Leaders, holder_roles_for
 from cases.lifecycle.states import TIERS
 from gis.settings import Settings, get_settings
 
 __all__ = [
-    "SLOTS",
     "Decision",
-    "OfficerRoster",
     "Placed",
     "decide",
-    "duty_slot",
-    "officer_slot",
     "per_combination",
     "placement",
     "window_counts",
@@ -110,9 +117,11 @@ class Placed:
     without coordinates; `district_name` names the neighbour of an outside
     point. `dispatched_at` is when the clock starts (module docs, rule 3),
     UTC. `master_id` is the open case a complaint duplicates (-1: none) and
-    `master_officer` that case's officer. `prior_reports`: how many earlier
-    reports of the same subclass in the same grid fall in the repeat window
-    (rule 2; None: none).
+    `master_officer` that case's officer. `duty_officer` is the officer who
+    takes the complaint if it is dispatched (rule 4: chosen in SQL by
+    cases.stations.onduty at `dispatched_at`; null without a station).
+    `prior_reports`: how many earlier reports of the same subclass in the
+    same grid fall in the repeat window (rule 2; None: none).
     """
 
     subclass: Strings
@@ -127,6 +136,7 @@ class Placed:
     dispatched_at: Times
     master_id: npt.NDArray[np.int64]
     master_officer: Strings
+    duty_officer: Strings
     prior_reports: npt.NDArray[np.int64] | None = None
 
     @property
@@ -280,7 +290,6 @@ def decide(
     placed: Placed,
     catalogue: Catalogue,
     calendar: WorkCalendar,
-    roster: OfficerRoster,
     source: str,
     *,
     leaders: Leaders | None = None,
@@ -352,10 +361,9 @@ def decide(
         )
         reply[answered], reply_prov[answered] = found.at, found.provisional
     timezone = calendar.config.timezone
-    picked = roster.pick(placed.station, duty_slot(dispatched, timezone))
     officer = pc.if_else(
         pa.array(is_open),
-        picked,
+        placed.duty_officer,
         pc.if_else(pa.array(merged), placed.master_officer, pa.nulls(n, pa.string())),
     )
     tiers = np.asarray(tier.to_numpy(zero_copy_only=False), dtype=object)

@@ -4,8 +4,9 @@
 coordinates (converted to WGS84 at this edge, once, and checked against the
 loaded district), locate the point, look for an open case it duplicates
 (cases.intake.duplicates), apply the rules to this one complaint (status and
-note, tier, due time from now, the moment of dispatch, and the officer on
-duty now), and write the case with its events in one statement.
+note, tier, due time from now, the moment of dispatch, and the officer who
+takes it now: cases.stations.onduty, the rule a file's rows go through too),
+and write the case with its events in one statement.
 
 Personal data (reporter name and phone) is encrypted at rest with
 gis.privacy and only ever shown masked; nothing here logs it.
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from cases.calendar import load_calendar
 from cases.catalogue import CATALOGUE_FILE, load_catalogue
@@ -30,9 +31,10 @@ from cases.idempotency import transaction
 from cases.intake.coordinates import check_coordinates
 from cases.intake.duplicates import add_report, find_master
 from cases.intake.model import ComplaintIn
-from cases.intake.rules import OfficerRoster, Placed, decide
+from cases.intake.rules import Placed, decide
 from cases.intake.views import CaseView, case_view_from_row
 from cases.lifecycle.holders import leaders_of
+from cases.stations.onduty import pick_officers, station_roll
 from gis.district import home_district
 from gis.locate import InvalidLocation, Location, locate
 from gis.prepared import execute_prepared
@@ -40,11 +42,6 @@ from gis.privacy import encrypt
 from gis.settings import Settings, get_settings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-STATION_OFFICERS = sa.text("""
-SELECT code, station_code, role, duty_weekday, duty_half, encode(name_enc, 'hex') AS name_hex
-FROM officer WHERE station_code = :station AND active ORDER BY code
-""")
 
 CONTEXT = sa.text("""
 SELECT
@@ -91,15 +88,6 @@ RETURNING case_id
 """)
 
 
-def _station_officers(conn: Connection, station: str | None) -> list[dict[str, Any]]:
-    """The active officers of a station, by code (as the view query gives them)."""
-    if station is None:
-        return []
-    return [
-        dict(r) for r in execute_prepared(conn, STATION_OFFICERS, {"station": station}).mappings()
-    ]
-
-
 def _one(value: str | None) -> pa.Array:
     return pa.array([value], pa.string())
 
@@ -109,6 +97,7 @@ def _placed(
     loc: Location | None,
     dispatched_at: datetime,
     master: tuple[int, str | None] | None,
+    duty_officer: str | None,
     prior: int = 0,
 ) -> Placed:
     """The rules' input for one complaint."""
@@ -128,6 +117,7 @@ def _placed(
         ),
         master_id=np.array([master[0] if master else -1], dtype=np.int64),
         master_officer=_one(master[1] if master else None),
+        duty_officer=_one(duty_officer),
         prior_reports=np.array([prior], dtype=np.int64),
     )
 
@@ -180,12 +170,13 @@ def submit_complaint(
                 loc = locate(conn, x, y, "wgs84", settings)
             except InvalidLocation as exc:
                 raise InvalidInput(str(exc), field="lon,lat") from None
-        officers = _station_officers(conn, loc.station if loc else None)
+        station = loc.station if loc else None
+        officers = station_roll(conn, station, now)
+        duty_officer = pick_officers(conn, [station], [now])[0] if station else None
         master: tuple[int, str | None] | None = None
         in_grid = loc is not None and loc.method in ("contained", "snapped")
         if point is not None and in_grid and home is not None:
             master = find_master(conn, sub, point[0], point[1], reported_at, home)
-        roster = OfficerRoster(officers)
         grid = loc.grid_code if in_grid and loc is not None else None
         ctx = execute_prepared(
             conn,
@@ -206,10 +197,9 @@ def submit_complaint(
             settings.deputy_in_charge,
         )
         decision = decide(
-            _placed(sub.code, loc, now, master, int(ctx.prior)),
+            _placed(sub.code, loc, now, master, duty_officer, int(ctx.prior)),
             catalogue,
             calendar,
-            roster,
             source,
             leaders=leaders,
             grid_departments=pa.array(ctx.departments, pa.string()),

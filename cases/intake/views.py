@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -21,8 +20,8 @@ from cases.calendar import load_calendar
 from cases.catalogue import CATALOGUE_FILE, Catalogue, load_catalogue
 from cases.errors import InvalidInput, NotFound
 from cases.intake.model import MAX_ID
-from cases.intake.rules import duty_slot, officer_slot
 from cases.lifecycle.states import CLOSED_STATES, PUBLIC_EVENTS
+from cases.stations.onduty import roll_sql
 from gis.privacy import decrypt, mask_name, mask_phone
 from gis.settings import Settings, get_settings
 
@@ -31,10 +30,6 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
 
 def _tz_name() -> str:
     return load_calendar().config.timezone
-
-
-def _utc(value: datetime) -> np.datetime64:
-    return np.datetime64(value.astimezone(UTC).replace(tzinfo=None), "us")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -55,8 +50,9 @@ class CaseView:
 
     `open311_status` is `closed` for a finished case (cases.lifecycle.states), else `open`.
     `holder_role`/`holder_code`: who holds it now (cases.lifecycle.holders).
-    `officers` are the active officers of the case's station, the one on duty now
-    first, each {code, name (masked), role, on_duty}.
+    `officers` are the case's station's officers and whoever is on duty there now
+    (a shift covering the moment, present or planned: cases.stations.onduty), those
+    on duty first, then by code; each {code, name (masked), role, on_duty}.
     """
 
     id: int
@@ -150,11 +146,9 @@ class PublicCaseView:
         return asdict(self)
 
 
-def _officers(
-    rows: list[dict[str, Any]], now: datetime, settings: Settings
-) -> list[dict[str, Any]]:
-    """The station's officers for a view: masked names, the ones on duty now first."""
-    slot = int(duty_slot(np.array([_utc(now)], dtype="datetime64[us]"), _tz_name())[0])
+def _officers(rows: list[dict[str, Any]], settings: Settings) -> list[dict[str, Any]]:
+    """The station's officers for a view, in the order given (on duty first: see
+    cases.stations.onduty.station_roll), names masked."""
     out = []
     for o in rows:
         name = decrypt(bytes.fromhex(o["name_hex"]), settings) if o.get("name_hex") else None
@@ -163,22 +157,22 @@ def _officers(
                 "code": o["code"],
                 "name": mask_name(name),
                 "role": o["role"],
-                "on_duty": officer_slot(o["duty_weekday"], o["duty_half"]) == slot,
+                "on_duty": bool(o["on_duty"]),
             }
         )
-    out.sort(key=lambda o: (not o["on_duty"], o["code"]))
     return out
 
 
-_VIEW = sa.text("""
+_VIEW = sa.text(f"""
 SELECT c.*, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat,
        cm.name AS community_name, sd.name AS subdistrict_name,
        st.name AS station_name, sq.name AS squad_name, d.name AS district_name,
        (SELECT coalesce(json_agg(json_build_object(
-                   'code', o.code, 'role', o.role, 'duty_weekday', o.duty_weekday,
-                   'duty_half', o.duty_half, 'name_hex', encode(o.name_enc, 'hex'))
-               ORDER BY o.code), '[]'::json)
-          FROM officer o WHERE o.station_code = c.station_code AND o.active) AS officer_rows
+                   'code', o.code, 'role', o.role, 'name_hex', encode(o.name_enc, 'hex'),
+                   'on_duty', r.state IN ('present', 'planned'))
+               ORDER BY r.state NOT IN ('present', 'planned'), o.code), '[]'::json)
+          FROM ({roll_sql("c.station_code", "now()")}) r
+          JOIN officer o ON o.code = r.code) AS officer_rows
 FROM case_file c
 LEFT JOIN grid_cell g ON g.id = c.grid_cell_id
 LEFT JOIN community cm ON cm.generation_id = g.generation_id AND cm.code = c.community_code
@@ -216,7 +210,6 @@ def _view_row(conn: Connection, case_id: int) -> Any:
 
 def case_view_from_row(row: Any, settings: Settings) -> CaseView:
     catalogue = load_catalogue(settings.data_dir / CATALOGUE_FILE)
-    now = datetime.now(UTC)
     return CaseView(
         id=row["id"],
         token=row["token"],
@@ -247,7 +240,7 @@ def case_view_from_row(row: Any, settings: Settings) -> CaseView:
         squad_name=row["squad_name"],
         district_code=row["district_code"],
         district=row["district_name"],
-        officers=_officers(list(row["officer_rows"] or []), now, settings),
+        officers=_officers(list(row["officer_rows"] or []), settings),
         officer_code=row["officer_code"],
         master_id=row["master_id"],
         report_count=row["report_count"],

@@ -1,7 +1,7 @@
 """Who holds a case (三事分流), and who is next when it is overdue.
 
 - minor (小事): the station's officers; the one on duty at dispatch is named
-  (cases.intake.rules picks them, `OfficerRoster`);
+  (from the duty shifts: cases.stations.onduty, rule 4 of cases.intake.rules);
 - moderate (中事): the squad leader of the case's squad;
 - major (大事): the deputy bureau leader in charge (分管局领导), and when the
   deputy cannot (the case is overdue with them), the chief (局主要领导).

@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -117,10 +115,6 @@ WHERE g.code = :code
 _SHARED = sa.text("""
 SELECT 1 FROM grid_department WHERE grid_code = :grid AND department_code = :dept
 """)
-_STATION_OFFICERS = sa.text("""
-SELECT code, station_code, duty_weekday, duty_half FROM officer
-WHERE station_code = :station AND active AND role = 'officer' ORDER BY code
-""")
 
 
 def shared_department(
@@ -133,24 +127,21 @@ def shared_department(
     return sub.department if found else None
 
 
-def duty_officer(conn: Connection, station: str | None, at: datetime, timezone: str) -> str | None:
-    """The station's officer on duty at `at` (cases.intake.rules, rule 4)."""
-    from cases.intake.rules import OfficerRoster, duty_slot
+def duty_officer(conn: Connection, station: str | None, at: datetime) -> str | None:
+    """The officer who takes a case at `station` at `at`: intake's rule 4, from the
+    duty shifts (cases.stations.onduty)."""
+    from cases.stations.onduty import pick_officers
 
     if station is None:
         return None
-    rows = [dict(r) for r in conn.execute(_STATION_OFFICERS, {"station": station}).mappings()]
-    roster = OfficerRoster(rows)
-    moment = np.array([np.datetime64(at.astimezone(UTC).replace(tzinfo=None), "us")])
-    slot = duty_slot(moment, timezone)
-    return roster.pick(pa.array([station], pa.string()), slot)[0].as_py()
+    return pick_officers(conn, [station], [at])[0]
 
 
 def _holder_of(
-    conn: Connection, tier: str, row: Any, leaders: Leaders, now: datetime, tz: str
+    conn: Connection, tier: str, row: Any, leaders: Leaders, now: datetime
 ) -> tuple[str, str | None]:
     role = TIER_HOLDER[tier]
-    duty = duty_officer(conn, row.station_code, now, tz) if role == "officer" else None
+    duty = duty_officer(conn, row.station_code, now) if role == "officer" else None
     return role, leaders.code_for(role, row.squad_code, duty)
 
 
@@ -202,9 +193,8 @@ def _change(
     elif t.action == "dispatch":
         if sub is None:
             raise InvalidInput(f"subclass {row.subclass_code} is no longer in the catalogue")
-        calendar_tz = str(tz)
         role, code = _holder_of(
-            conn, row.tier, row, load_leaders(conn, settings.deputy_in_charge), now, calendar_tz
+            conn, row.tier, row, load_leaders(conn, settings.deputy_in_charge), now
         )
         due = handling_deadline(now, sub)
         cols.update(
@@ -231,7 +221,7 @@ def _change(
         data.update(tier_from=row.tier, tier_to=move.tier, rule="manual")
         if BY_CODE[row.status].clock:
             role, code = _holder_of(
-                conn, move.tier, row, load_leaders(conn, settings.deputy_in_charge), now, str(tz)
+                conn, move.tier, row, load_leaders(conn, settings.deputy_in_charge), now
             )
             cols.update(holder_role=role, holder_code=code)
             data.update(holder_role=role, holder_code=code)

@@ -1,12 +1,12 @@
 """The live picture: stations, squads' areas, officers on duty now, open and
 overdue cases, and the command centre's figures (城管110).
 
-Who is on duty now, for the whole district in one statement, by the rules of
-cases.stations.duty: an officer with a live shift covering the moment is
-`present` once a counting check-in is their last check, `planned` before any
-check, and gone once checked out; a station with no live shift now falls back
-on the rota of intake (officer.duty_weekday and duty_half, the slot of
-cases.intake.rules.duty_slot), state `rota`. Officers appear by code only.
+Who is on duty now, for the whole district in one statement, by the rule of
+cases.stations.onduty (the one intake dispatches by): an officer with a live
+shift covering the moment is `present` once a counting check-in is their
+last check, `planned` before any check, and gone once checked out. A station
+where no shift covers the moment has nobody on duty (a holiday has no
+shifts). Officers appear by code only.
 
 Open cases are those in the lifecycle's open states (common.OPEN_STATUSES);
 one is overdue when its handling clock runs and its due time has passed
@@ -18,7 +18,7 @@ in SQL, so a year of open cases never travels row by row.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import geopandas as gpd
@@ -28,7 +28,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from cases.access import Principal, scope_condition
-from cases.intake.rules import duty_slot
 from cases.lifecycle.states import TIERS
 from cases.mapdata.common import (
     CASES,
@@ -47,41 +46,23 @@ from cases.mapdata.common import (
     places,
     subclass_names,
 )
+from cases.stations.onduty import shift_states_sql
 from gis import areas
 from gis.settings import Settings, get_settings
 
 __all__ = ["DUTY_LABELS", "OVERDUE_LIST_MAX", "Operations", "dashboard", "on_duty", "operations"]
 
-DUTY_LABELS: dict[str, str] = {"present": "已签到", "planned": "排班在岗", "rota": "轮值"}
+DUTY_LABELS: dict[str, str] = {"present": "已签到", "planned": "排班在岗"}
 """Chinese names of the on-duty states."""
 
 OVERDUE_LIST_MAX = 50
 """The command centre's overdue list shows the longest overdue first, this many."""
 
-_ON_DUTY = sa.text("""
-WITH live AS (
-    SELECT s.officer_code, s.station_code,
-           (SELECT c.kind FROM duty_check c
-            WHERE c.shift_id = s.id AND c.counts AND c.at <= CAST(:at AS timestamptz)
-            ORDER BY c.at DESC, c.id DESC LIMIT 1) AS last_kind
-    FROM duty_shift s
-    WHERE s.cancelled_at IS NULL AND s.during @> CAST(:at AS timestamptz)
-),
-now_on AS (
-    SELECT officer_code AS code, station_code,
-           CASE last_kind WHEN 'in' THEN 'present' ELSE 'planned' END AS state
-    FROM live WHERE last_kind IS DISTINCT FROM 'out'
-    UNION ALL
-    SELECT o.code, o.station_code, 'rota'
-    FROM officer o
-    WHERE o.active AND o.role = 'officer' AND o.station_code IS NOT NULL
-      AND o.duty_weekday * 2 + CASE o.duty_half WHEN 'pm' THEN 1 ELSE 0 END = :slot
-      AND NOT EXISTS (SELECT 1 FROM live WHERE live.station_code = o.station_code)
-)
+_ON_DUTY = sa.text(f"""
 SELECT n.code, n.station_code, st.name AS station_name, st.community_code, n.state
-FROM now_on n
-JOIN officer o ON o.code = n.code AND o.active
+FROM ({shift_states_sql("CAST(:at AS timestamptz)")}) n
 JOIN station st ON st.code = n.station_code
+WHERE n.state IN ('present', 'planned')
 """).columns(
     sa.column("code"),
     sa.column("station_code"),
@@ -95,10 +76,9 @@ def on_duty(
     engine: Engine, principal: Principal | None = None, *, now: datetime | None = None
 ) -> pd.DataFrame:
     """Officers on duty now in the caller's places: code, station_code,
-    station_name, state (present | planned | rota), by station and code."""
+    station_name, state (present | planned), by station and code."""
     at = local_now(now)
-    slot = int(duty_slot(np.array([at.astimezone(UTC).replace(tzinfo=None)]), str(LOCAL_TZ))[0])
-    q = _ON_DUTY.bindparams(at=at, slot=slot).subquery("q")
+    q = _ON_DUTY.bindparams(at=at).subquery("q")
     stmt = (
         sa.select(q.c.code, q.c.station_code, q.c.station_name, q.c.state)
         .where(scope_condition(principal, q.c.community_code) if principal else sa.true())

@@ -29,7 +29,9 @@ Rules, in one place:
      shift, and those who checked out of theirs (`left`).
   Within each group the officer holding the fewest open cases comes first
   (the fair rule: work goes to whoever has least of it), then by code.
-  `on_duty_officers` gives that order; intake takes the first.
+  `on_duty_officers` gives that order. The rule, and intake's choice of an
+  officer from it (one complaint or a file's), is written once, in SQL, in
+  cases.stations.onduty.
 """
 
 from __future__ import annotations
@@ -38,12 +40,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from cases.access import Principal
 from cases.errors import InvalidInput
 from cases.stations.checks import CheckIn, CheckResult, record_check
+from cases.stations.onduty import duty_order
 from cases.stations.places import check_place, station_place
 from cases.stations.shifts import (
     Shift,
@@ -119,47 +121,13 @@ class DutyNow:
 
 # ------------------------------------------------------------------ on duty now
 
-_DUTY_NOW = sa.text("""
-WITH cur AS (
-    SELECT s.id, s.officer_code, lower(s.during) AS lo, upper(s.during) AS hi,
-           (SELECT c.kind FROM duty_check c
-            WHERE c.shift_id = s.id AND c.counts AND c.at <= CAST(:at AS timestamptz)
-            ORDER BY c.at DESC, c.id DESC LIMIT 1) AS last_kind
-    FROM duty_shift s
-    WHERE s.station_code = :station AND s.cancelled_at IS NULL
-      AND s.during @> CAST(:at AS timestamptz)
-),
-cand AS (
-    SELECT cur.officer_code AS code, cur.id AS shift_id, cur.lo, cur.hi,
-           CASE cur.last_kind WHEN 'in' THEN 'present' WHEN 'out' THEN 'left'
-                ELSE 'planned' END AS state
-    FROM cur
-    UNION ALL
-    SELECT o.code, NULL, NULL, NULL, 'off'
-    FROM officer o
-    WHERE o.station_code = :station AND o.active AND o.role = 'officer'
-      AND NOT EXISTS (SELECT 1 FROM cur WHERE cur.officer_code = o.code)
-)
-SELECT cand.code, cand.shift_id, cand.lo, cand.hi, cand.state,
-       encode(o.name_enc, 'hex') AS name_hex,
-       (SELECT count(*) FROM case_file f
-        WHERE f.status IN ('dispatched', 'in_progress', 'rework')
-          AND f.officer_code = cand.code) AS open_cases
-FROM cand JOIN officer o ON o.code = cand.code AND o.active
-ORDER BY CASE cand.state WHEN 'present' THEN 0 WHEN 'planned' THEN 1 ELSE 2 END,
-         open_cases, cand.code
-""")
-
-
-def _duty_rows(conn: Connection, station_code: str, at: datetime) -> list[Any]:
-    return list(conn.execute(_DUTY_NOW, {"station": station_code, "at": at}))
-
 
 def on_duty_officers(conn: Connection, station_code: str, at: datetime) -> list[str]:
-    """The station's officers in dispatch order at `at` (see the module's rules):
+    """The station's officers in dispatch order at `at` (cases.stations.onduty):
     present, then planned, then the rest; fewest open cases first in each.
-    Intake takes the first; an empty list means the station has nobody."""
-    return [r.code for r in _duty_rows(conn, station_code, at)]
+    Intake's choice for one complaint is the first; an empty list means the
+    station has nobody."""
+    return [r.code for r in duty_order(conn, station_code, at)]
 
 
 def duty_now(
@@ -181,7 +149,7 @@ def duty_now(
     with engine.connect() as conn:
         place = station_place(conn, station_code, "station")
         check_place(principal, place, "see who is on duty")
-        rows = _duty_rows(conn, station_code, at)
+        rows = duty_order(conn, station_code, at)
     officers = [
         DutyOfficer(
             code=r.code,
