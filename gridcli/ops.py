@@ -303,7 +303,10 @@ def _demo(serve: bool, host: str, port: int) -> None:
                 got = f"{loc.method}: {loc.district or 'no district known'}"
             out.print(f"  {label}  {x}, {y} ({crs})\n    → {got}", highlight=False)
 
-    # 3. A year of sample complaints.
+    # 3. A year of sample duty (shifts, check-ins, patrols), then of sample complaints:
+    # intake gives a complaint to the officer on a shift covering its moment, so the
+    # shifts come first.
+    _demo_duty(engine)
     try:
         loaded = load_sample_complaints(engine)
     except (AssignError, LookupError) as exc:
@@ -331,9 +334,8 @@ def _demo(serve: bool, host: str, port: int) -> None:
         + (", ".join(f"{status} {n:,}" for status, n in rows) or "none")
     )
 
-    # 4. Demo accounts, a year of duty, the ledgers of the last full month.
+    # 4. Demo accounts, the workflow and the ledgers of the last full month.
     _demo_accounts(engine)
-    _demo_duty(engine)
     _demo_workflow(engine)
     paths = _demo_maps(engine) + _demo_ledgers(engine) + _demo_reports(engine)
     out.print("[bold]files written[/]")
