@@ -20,6 +20,7 @@ from api.routes import auth as auth_routes
 from api.routes import cases as cases_routes
 from api.routes import complaints, docs, maps, open311, open311_contract, pages
 from api.routes import indicators as indicator_routes
+from api.routes import ledgers as ledger_routes
 from api.routes import reports as report_routes
 from api.schemas import complaint_schema
 from api.sweeper import escalation_task
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_routes.router)
     auth.install(app)
     app.include_router(maps.router)
+    app.include_router(ledger_routes.router)
     app.include_router(indicator_routes.router)
     app.include_router(report_routes.router)
     app.include_router(docs.router)  # /docs, offline

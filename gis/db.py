@@ -147,9 +147,22 @@ def drop_database(settings: Settings, name: str) -> None:
 
                 superuser_sql(settings, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 return
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            _drop(conn, name)
     finally:
         admin.dispose()
+
+
+def _drop(conn: sa.Connection, name: str) -> None:
+    """DROP DATABASE, waiting for sessions that are closing; FORCE only if some stay.
+
+    A plain DROP waits a few seconds for backends that are exiting (a pool just
+    disposed). FORCE would instead signal them at once, which the owner role may
+    not do to the application role's sessions.
+    """
+    try:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+    except sa.exc.OperationalError:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def alembic_config(url: str) -> Config:

@@ -200,6 +200,8 @@ def heatmap_over_time(
     _require(points, ("lon", "lat", time_column))
     canvas = Canvas(title, subtitle, base)
     start, labels = _periods(points[time_column], freq)
+    if not labels:  # nothing in scope: one empty frame, so the page still draws
+        labels = ["所选范围内没有投诉"]
     if len(labels) > max_frames:
         raise ValueError(
             f"{len(labels)} periods is more than {max_frames}; choose a shorter range or weeks"

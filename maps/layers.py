@@ -28,8 +28,10 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> N
         raise ValueError(f"{what} need column(s): {', '.join(missing)}")
 
 
-def _tooltip(fields: Mapping[str, str]) -> folium.GeoJsonTooltip | None:
-    if not fields:
+def _tooltip(fields: Mapping[str, str], data: Mapping[str, Any]) -> folium.GeoJsonTooltip | None:
+    """A tooltip of ``{column: 中文名}``; none for a layer without features (folium
+    checks the fields against the first feature, and an empty scope has none)."""
+    if not fields or not data["features"]:
         return None
     return folium.GeoJsonTooltip(
         fields=list(fields),
@@ -73,7 +75,7 @@ def polygon_layer(
         name=name,
         style_function=style,
         highlight_function=lambda _f: {"weight": 2.5, "color": "#000"},
-        tooltip=_tooltip(tooltip),
+        tooltip=_tooltip(tooltip, data),
         show=show,
         smooth_factor=1.0,
     )
@@ -100,7 +102,7 @@ def outline_layer(
             "fillOpacity": 0.05,
             "dashArray": "6 4",
         },
-        tooltip=_tooltip(tooltip),
+        tooltip=_tooltip(tooltip, data),
         show=show,
     )
 
@@ -136,7 +138,7 @@ def point_layer(
             localize=False,
             labels=True,
         )
-        if popup
+        if popup and data["features"]
         else None
     )
     return folium.GeoJson(
@@ -151,7 +153,7 @@ def point_layer(
             fill_opacity=0.95,
         ),
         style_function=(lambda f: {"radius": f["properties"]["_r"]}) if sized else None,
-        tooltip=_tooltip(tooltip),
+        tooltip=_tooltip(tooltip, data),
         popup=pop,
         show=show,
     )

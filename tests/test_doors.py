@@ -39,7 +39,7 @@ from cases.calendar import load_calendar
 from cases.catalogue import load_catalogue
 from cases.lifecycle.holders import TIER_HOLDER
 from cases.open311 import JURISDICTION_ID
-from gis.db import _engine_for, ensure_database, get_engine, migrate
+from gis.db import _engine_for, drop_database, ensure_database, get_engine, migrate
 from gis.locate import locate
 from gis.settings import Settings
 from sample.seed import load_sample
@@ -86,10 +86,9 @@ def doors(settings: Settings) -> Iterator[dict[str, Settings]]:
         for s in made.values():
             get_engine(s).dispose()
         _engine_for.cache_clear()
-        with admin.connect() as conn:
-            for s in made.values():
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{s.database}" WITH (FORCE)'))
         admin.dispose()
+        for s in made.values():
+            drop_database(s, s.database)
 
 
 def _places(engine: Engine, settings: Settings) -> dict[str, tuple[float, float] | None]:

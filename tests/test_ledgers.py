@@ -35,11 +35,7 @@ from pyproj import Geod
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
-from api import auth
 from api.app import create_app
-from api.routes import auth as auth_routes
-from api.routes import ledgers as ledger_routes
-from cases.accounts.errors import Unauthenticated
 from cases.accounts.models import ROLES
 from cases.accounts.store import create_account
 from cases.bulk import assign_file
@@ -1041,14 +1037,8 @@ def test_cli_add_show_revise(engine: Engine, month: Any) -> None:
 
 @pytest.fixture(scope="module")
 def client(settings: Settings, month: Any) -> Iterator[TestClient]:
-    app = create_app(settings)
-    if not any(getattr(r, "path", "").startswith("/api/v1/ledgers") for r in app.routes):
-        app.include_router(ledger_routes.router)
-    if not any(getattr(r, "path", "") == "/api/v1/auth/token" for r in app.routes):
-        app.include_router(auth_routes.router)
-    if Unauthenticated not in app.exception_handlers:
-        auth.install(app)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    """The application as `grid serve` builds it (the ledger routes are mounted there)."""
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         yield c
 
 

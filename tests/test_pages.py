@@ -1,6 +1,6 @@
 """The pages and the maps' data endpoints, through the app on the real database.
 
-Cases go in through intake, reported in March 2018 (no other test files
+Cases go in through intake, reported in March 2013 (no other test files
 anything then, so the counts in that window are exactly ours): a cluster of
 street-vending cases on one grid and its neighbours, a resident's description
 carrying markup on a far grid (made overdue), and one case reported now. A
@@ -33,8 +33,8 @@ from gis.hotspots import HOTSPOT_CLASSES, PATTERNS, grid_weights
 from gis.settings import Settings
 from maps.offline import external_references
 
-MARCH = {"from": "2018-03-01", "to": "2018-03-31"}
-SPRING = {"to": "2018-03-31", "months": "3"}  # emerging hot spots take months, not from
+MARCH = {"from": "2013-03-01", "to": "2013-03-31"}
+SPRING = {"to": "2013-03-31", "months": "3"}  # emerging hot spots take months, not from
 
 
 def _params(path: str) -> dict[str, str]:
@@ -61,7 +61,7 @@ DATA = ["/api/v1/grids", "/api/v1/hotspots", "/api/v1/hotspots/emerging", "/api/
 
 @pytest.fixture(scope="module")
 def planted(engine: Engine, settings: Settings) -> Planted:
-    return plant(engine, settings, 2018, 3, shift=True)
+    return plant(engine, settings, 2013, 3, shift=True)
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +211,7 @@ def test_map_pages_carry_their_map_layers_and_filters(dispatcher: TestClient) ->
         assert "L.map(" in html and "L.control.layers" in html, name
         assert "cg-legend" in html and page.title in html, name
         assert 'name="subclass"' in html, name
-        assert f'value="{_params(name).get("from", "2018-03-31")}"' in html, name
+        assert f'value="{_params(name).get("from", "2013-03-31")}"' in html, name
     heat = dispatcher.get("/maps/heatmap", params=MARCH).text
     assert _shows(heat, "原始点位")  # few cases: raw points
     hot = dispatcher.get("/maps/hotspots", params=MARCH).text
@@ -310,7 +310,7 @@ def test_grids_hotspots_and_emerging_contracts(
     )
     body = answer.json()
     assert "Benjamini–Hochberg" in body["properties"]["fdr_method"]
-    assert body["properties"]["from"] == "2018-03-01" and body["properties"]["subclass"] == "0401"
+    assert body["properties"]["from"] == "2013-03-01" and body["properties"]["subclass"] == "0401"
     by_code = {f["properties"]["grid_code"]: f["properties"] for f in _features(answer)}
     assert set(first["properties"]) >= {"grid_code", "name", "community_code", "subdistrict_code"}
     for props in by_code.values():
@@ -323,7 +323,7 @@ def test_grids_hotspots_and_emerging_contracts(
 
     emerging = app_client.get("/api/v1/hotspots/emerging", params=SPRING, headers=analyst)
     body = emerging.json()
-    assert body["properties"]["periods"] == ["2018-01-01", "2018-02-01", "2018-03-01"]
+    assert body["properties"]["periods"] == ["2013-01-01", "2013-02-01", "2013-03-01"]
     patterns = {
         f["properties"]["grid_code"]: f["properties"]["pattern"] for f in _features(emerging)
     }
@@ -498,9 +498,9 @@ def test_grid_maps_export_writes_standalone_pages(tmp_path: Path, planted: Plant
             "--out",
             str(out),
             "--from",
-            "2018-03-01",
+            "2013-03-01",
             "--to",
-            "2018-03-31",
+            "2013-03-31",
             "--only",
             "hotspots",
             "--only",

@@ -64,8 +64,8 @@ _serial = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-def org(engine: Engine, settings: Settings) -> None:
-    """The sample layout, a test station with two officers (active)."""
+def org(engine: Engine, settings: Settings) -> Iterator[None]:
+    """The sample layout, a test station with two officers (active while the module runs)."""
     from sample.seed import load_sample
 
     load_sample(engine, settings=settings)
@@ -89,6 +89,13 @@ def org(engine: Engine, settings: Settings) -> None:
                 {"code": c, "name": encrypt(f"巡查{i}", settings), "st": STATION}
                 for i, c in enumerate(OFFICERS)
             ],
+        )
+    yield
+    # Later modules count the district's active officers (the sample duty among them).
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE officer SET active = false WHERE code = ANY(:codes)"),
+            {"codes": list(OFFICERS)},
         )
 
 

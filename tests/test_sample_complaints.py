@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -158,7 +159,7 @@ def test_demo_twice_doubles_nothing(
     monkeypatch.setattr(sc, "SEED", 90002)
     runner = CliRunner()
     res = runner.invoke(app, ["demo", "--no-serve"])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 0, res.output + "".join(traceback.format_exception(*res.exc_info))
     assert "current layout" in res.output and "where sample points land" in res.output
     assert "江海区" in res.output and "gcj02" in res.output
     assert "sample-complaints-90002-wgs84-20240225-20240229.csv" in res.output.replace("\n", "")

@@ -21,8 +21,16 @@ FULL_WEEK = Week(2026, 44)  # Monday 2026-10-26 .. Sunday 2026-11-01, inside the
 
 
 @pytest.fixture(scope="module")
-def loaded(engine: Engine, settings: Settings, sample_layout_module: int) -> DutyLoad:
-    """Two weeks of sample duty, loaded once for the module."""
+def loaded(
+    engine: Engine, owner_engine: Engine, settings: Settings, sample_layout_module: int
+) -> DutyLoad:
+    """Two weeks of sample duty, loaded once for the module onto empty duty tables.
+
+    Earlier tests (the demo's year of duty among them) leave shifts behind; the
+    loader skips any shift overlapping a live one, so it starts from nothing here.
+    """
+    with owner_engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE duty_shift, duty_check, patrol, patrol_grid CASCADE"))
     return load_sample_duty(engine, today=TODAY, days=14, settings=settings)
 
 

@@ -184,6 +184,9 @@ def case_conditions(
             out.append(sa.column("tier") == c.tier)
     if c.subdistrict is not None:
         out.append(sa.column("subdistrict_code") == c.subdistrict)
+    # A map draws points: a case placed on a grid by hand, without a point, is counted
+    # by the figures (cases.trends) but has no place on a point map.
+    out.append(sa.column("geom").is_not(None))
     out.append(scope(principal))
     return out
 
