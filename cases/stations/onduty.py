@@ -78,6 +78,19 @@ def open_cases_sql(code: str) -> str:
     )
 
 
+_STATE: Final = "CASE last.kind WHEN 'in' THEN 'present' WHEN 'out' THEN 'left' ELSE 'planned' END"
+"""A shift's state from its last counted check up to the moment (`last`: see _LAST_CHECK)."""
+
+
+def _last_check(shift_id: str, at: str) -> str:
+    """SQL: the lateral row `last` (kind) of a shift's last counted check up to `at`."""
+    return f"""LEFT JOIN LATERAL (
+        SELECT c.kind FROM duty_check c
+        WHERE c.shift_id = {shift_id} AND c.counts AND c.at <= {at}
+        ORDER BY c.at DESC, c.id DESC LIMIT 1
+    ) last ON true"""
+
+
 def shift_states_sql(at: str, station: str | None = None) -> str:
     """SQL rows (code, station_code, shift_id, lo, hi, state) of the live shifts covering
     the moment `at` (an SQL expression), of active officers, at the station `station`
@@ -85,16 +98,10 @@ def shift_states_sql(at: str, station: str | None = None) -> str:
     where = f"s.station_code = {station} AND " if station is not None else ""
     return f"""
     SELECT s.officer_code AS code, s.station_code, s.id AS shift_id,
-           lower(s.during) AS lo, upper(s.during) AS hi,
-           CASE last.kind WHEN 'in' THEN 'present' WHEN 'out' THEN 'left'
-                ELSE 'planned' END AS state
+           lower(s.during) AS lo, upper(s.during) AS hi, {_STATE} AS state
     FROM duty_shift s
     JOIN officer so ON so.code = s.officer_code AND so.active
-    LEFT JOIN LATERAL (
-        SELECT c.kind FROM duty_check c
-        WHERE c.shift_id = s.id AND c.counts AND c.at <= {at}
-        ORDER BY c.at DESC, c.id DESC LIMIT 1
-    ) last ON true
+    {_last_check("s.id", at)}
     WHERE {where}s.cancelled_at IS NULL AND s.during @> {at}"""
 
 
@@ -120,38 +127,63 @@ FROM unnest(CAST(:stations AS text[]), CAST(:moments AS timestamptz[]))
 
 
 def _pick_sql(requests: str) -> str:
-    """The choice of rule 1-2 (module docs) for the rows (n, station, at) of `requests`."""
+    """The choice of rules 1-2 (module docs) for the rows (n, station, at) of `requests`.
+
+    Set-based for a file of a million rows: the live shifts at the requests' stations
+    within their time span are expanded to the hours they touch (a shift is at most
+    24 hours) and met with the requests by (station, hour) in one hash join, instead
+    of one index probe per request; the open cases are counted once per officer
+    concerned (`load`); the turns are one window over the requests.
+    """
     return f"""
 WITH req AS ({requests}),
-on_shift AS (
-    SELECT req.n, req.station, best.code
-    FROM req LEFT JOIN LATERAL (
-        SELECT sh.code FROM ({shift_states_sql("req.at", "req.station")}) sh
-        WHERE sh.state IN ('present', 'planned')
-        ORDER BY sh.state = 'planned', {open_cases_sql("sh.code")}, sh.code
-        LIMIT 1
-    ) best ON true
+shifts AS MATERIALIZED (
+    SELECT s.id, s.officer_code, s.station_code, s.during,
+           generate_series(date_trunc('hour', lower(s.during)), upper(s.during),
+                           interval '1 hour') AS hour
+    FROM duty_shift s
+    JOIN officer so ON so.code = s.officer_code AND so.active
+    WHERE s.cancelled_at IS NULL
+      AND s.station_code IN (SELECT DISTINCT station FROM req)
+      AND s.during && (SELECT tstzrange(min(at), max(at), '[]') FROM req)
+),
+cover AS (
+    SELECT req.n, sh.officer_code AS code, {_STATE} AS state
+    FROM req
+    JOIN shifts sh ON sh.station_code = req.station AND sh.hour = date_trunc('hour', req.at)
+                  AND sh.during @> req.at
+    {_last_check("sh.id", "req.at")}
+),
+load AS MATERIALIZED (
+    SELECT o.code, o.station_code, o.role, {open_cases_sql("o.code")} AS open_cases
+    FROM officer o
+    WHERE o.active AND (o.station_code IN (SELECT DISTINCT station FROM req)
+                        OR o.code IN (SELECT DISTINCT code FROM cover))
+),
+best AS (
+    SELECT DISTINCT ON (c.n) c.n, c.code
+    FROM cover c JOIN load l ON l.code = c.code
+    WHERE c.state IN ('present', 'planned')
+    ORDER BY c.n, c.state = 'planned', l.open_cases, c.code
 ),
 pool AS (
-    SELECT p.station, p.code,
-           row_number() OVER (PARTITION BY p.station ORDER BY p.open_cases, p.code) - 1 AS k,
-           count(*) OVER (PARTITION BY p.station) AS m
-    FROM (
-        SELECT o.station_code AS station, o.code, {open_cases_sql("o.code")} AS open_cases
-        FROM officer o
-        WHERE o.active AND o.role = 'officer'
-          AND o.station_code IN (SELECT DISTINCT station FROM req)
-    ) p
+    SELECT l.station_code AS station, l.code,
+           row_number() OVER (PARTITION BY l.station_code ORDER BY l.open_cases, l.code) - 1 AS k,
+           count(*) OVER (PARTITION BY l.station_code) AS m
+    FROM load l
+    WHERE l.role = 'officer' AND l.station_code IN (SELECT DISTINCT station FROM req)
 ),
 turn AS (
-    SELECT n, station, row_number() OVER (PARTITION BY station ORDER BY n) - 1 AS t
-    FROM on_shift WHERE code IS NULL AND station IS NOT NULL
+    SELECT req.n, req.station,
+           row_number() OVER (PARTITION BY req.station ORDER BY req.n) - 1 AS t
+    FROM req LEFT JOIN best b ON b.n = req.n
+    WHERE b.n IS NULL AND req.station IS NOT NULL
 )
-SELECT s.n, coalesce(s.code, p.code) AS code
-FROM on_shift s
-LEFT JOIN turn t ON t.n = s.n
-LEFT JOIN pool p ON p.station = t.station AND p.k = t.t % p.m
-ORDER BY s.n"""
+SELECT req.n, coalesce(b.code, p.code) AS code
+FROM req
+LEFT JOIN best b ON b.n = req.n
+LEFT JOIN turn t ON t.n = req.n
+LEFT JOIN pool p ON p.station = t.station AND p.k = mod(t.t, p.m)"""
 
 
 _PICK: Final = sa.text(_pick_sql(_ARRAYS))
@@ -167,12 +199,15 @@ def pick_officers(
     if not stations:
         return []
     rows = conn.execute(_PICK, {"stations": list(stations), "moments": list(moments)}).all()
-    return [r.code for r in rows]
+    out: list[str | None] = [None] * len(stations)
+    for r in rows:
+        out[r.n - 1] = r.code
+    return out
 
 
 def pick_officers_from(table: str) -> str:
     """The statement of `pick_officers` over the rows (n, station, at) of `table` (a
-    trusted name: a bulk load's staging table), giving (n, code) by n."""
+    trusted name: a bulk load's staging table), giving (n, code) in no order."""
     if not table.replace("_", "").isalnum():
         raise ValueError(f"not a table name: {table!r}")
     return _pick_sql(f"SELECT n, station, at FROM {table}")
