@@ -158,12 +158,41 @@ def insert_breakdown(rows: int = 100_000) -> dict[str, Any]:
     return out
 
 
+def breakdown_part(name: str, rows: int) -> dict[str, Any]:
+    """One sub-benchmark of the bulk part run alone (`copyfmt` or `prepared`): COPY
+    formats on the last generated file (one of `rows` rows is generated if there is
+    none), or prepared statements, on the bench database as it is."""
+    if name == "prepared":
+        from bench.prepared import bench_prepared
+
+        return bench_prepared()
+    from bench.copyfmt import bench_copy
+    from bench.gen import generate
+    from gis.db import get_engine
+
+    files = sorted(OUT.glob("complaints-*-run1.csv"), key=lambda p: p.stat().st_mtime)
+    if files:
+        return bench_copy(files[-1])
+    path = OUT / f"complaints-{rows}-run1.csv"
+    generate(get_engine(), path, rows, seed=1, run=1)
+    return bench_copy(path)
+
+
 def render(assign: dict[str, Any]) -> list[str]:
-    """The bulk section of RESULTS.md."""
+    """The bulk section of RESULTS.md, with its sub-sections (foreign keys, COPY
+    formats, prepared statements) when they were measured."""
     from bench.copyfmt import render as render_copy
     from bench.prepared import render as render_prepared
 
     lines = ["## (a) Bulk assignment: `grid assign FILE --crs wgs84`", ""]
+    if not assign.get("runs"):
+        lines += ["Not measured yet (`python -m bench.run --only assign`).", ""]
+        b = assign.get("insert_breakdown") or {}
+        if b.get("copy_formats"):
+            lines += render_copy(b["copy_formats"])
+        if b.get("prepared"):
+            lines += render_prepared(b["prepared"])
+        return lines
     lines += [
         "| rows | file | wall (end to end) | " + " | ".join(STEPS) + " | WAL written | load avg |",
         "|---:|---:|---:|" + "---:|" * len(STEPS) + "---:|---:|",
@@ -232,24 +261,10 @@ def render(assign: dict[str, Any]) -> list[str]:
     return lines
 
 
-SECTION = "## (a) Bulk assignment"
-
-
-def write_section(results_md: Path, lines: list[str]) -> None:
-    """Put the bulk section in RESULTS.md in place of the one there (up to the next
-    `## ` heading), keeping every other part's figures as they were written."""
-    text = results_md.read_text(encoding="utf-8") if results_md.exists() else ""
-    start = text.find(SECTION)
-    if start < 0:
-        results_md.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines), encoding="utf-8")
-        return
-    end = text.find("\n## ", start + len(SECTION))
-    tail = text[end + 1 :] if end >= 0 else ""
-    results_md.write_text(text[:start] + "\n".join(lines) + "\n" + tail, encoding="utf-8")
-
-
 def main() -> None:
-    """Measure bulk assignment alone and rewrite its section of RESULTS.md.
+    """Measure bulk assignment alone and rewrite RESULTS.md (bench.run's renderer, the
+    other parts' figures kept; the same as `python -m bench.run --only assign`, with the
+    database kept unless --prepare).
 
     `python -m bench.assign --prepare --rows 1000000`: with --prepare the bench
     database is made afresh first (layout and a year of sample complaints).
@@ -272,12 +287,11 @@ def main() -> None:
     from bench.common import machine_info, prepare_database
 
     OUT.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {}
-    if bench_run.RESULTS_JSON.exists():
-        results = json.loads(bench_run.RESULTS_JSON.read_text())
+    results = bench_run.load()
     if args.prepare:
         results["database"] = prepare_database(args.database)
     results.setdefault("machine", machine_info())
+    before, started = loadavg(), time.perf_counter()
     assign = bench_assign(args.rows, args.runs)
     assign["insert_breakdown"] = insert_breakdown()
     print(json.dumps(assign, ensure_ascii=False, indent=1))
@@ -286,8 +300,8 @@ def main() -> None:
         print("\n".join(lines))
         return
     results["assign"] = assign
-    bench_run.RESULTS_JSON.write_text(json.dumps(results, ensure_ascii=False, indent=1))
-    write_section(bench_run.RESULTS_MD, lines)
+    bench_run.record(results, "assign", before, started)
+    bench_run.write(results)
     print(f"wrote {bench_run.RESULTS_MD}")
 
 

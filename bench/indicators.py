@@ -325,6 +325,7 @@ def render(result: dict[str, Any]) -> list[str]:
     lines = [
         "## Indicators (bench/indicators.py)",
         "",
+        f"Measured {result['machine']['date']}. "
         f"Database `{NAME}`: {d.get('cases', '?'):,} cases (a year of sample complaints plus "
         "1M generated ones filed by `grid assign`), with a year of workflow written on them "
         "set-based (started, reported back, sent back, closed, rated, answered, escalated). "
@@ -355,6 +356,7 @@ def render(result: dict[str, Any]) -> list[str]:
         f"按期结案率 {v['on_time_closure_rate']} %), "
         f"返工率 {v['rework_rate']} %, 平均处置时长 {v['avg_handling_hours']} 工作小时, "
         f"escalations {v['escalated']:,}",
+        "",
     ]
     return lines
 

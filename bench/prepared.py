@@ -27,16 +27,18 @@ Params = Callable[[], dict[str, Any]]
 
 def _statements(conn: sa.Connection, rng: np.random.Generator) -> dict[str, tuple[Any, Params]]:
     from cases.intake.duplicates import FIND_MASTER
-    from cases.intake.submit import INSERT_CASE, STATION_OFFICERS
+    from cases.intake.submit import CONTEXT, INSERT_CASE
     from gis.district import degrees_spanning
     from gis.locate import _LOCATE_ONE
 
     gen = conn.execute(sa.text("SELECT id FROM layout_generation WHERE is_current")).scalar_one()
     grids = conn.execute(
         sa.text("""
-        SELECT ST_X(p), ST_Y(p), g.id, g.code, s.code AS station FROM grid_cell g
+        SELECT ST_X(p), ST_Y(p), g.id, g.code, s.code AS station, sc.squad_code AS squad
+        FROM grid_cell g
         CROSS JOIN LATERAL ST_PointOnSurface(g.geom) p
         LEFT JOIN station s ON s.community_code = g.community_code
+        LEFT JOIN squad_community sc ON sc.community_code = g.community_code
         WHERE g.generation_id = :g"""),
         {"g": gen},
     ).all()
@@ -61,8 +63,15 @@ def _statements(conn: sa.Connection, rng: np.random.Generator) -> dict[str, tupl
             "until": now,
         }
 
-    def officers_params() -> dict[str, Any]:
-        return {"station": grid()[4]}
+    def context_params() -> dict[str, Any]:
+        g = grid()
+        return {
+            "subclass": "0101",
+            "grid": g[3],
+            "since": now - timedelta(days=30),
+            "at": now,
+            "squad": g[5],
+        }
 
     def insert_params() -> dict[str, Any]:
         g = grid()
@@ -113,7 +122,7 @@ def _statements(conn: sa.Connection, rng: np.random.Generator) -> dict[str, tupl
     out = {
         "locate a point": (_LOCATE_ONE, locate_params),
         "duplicate search": (FIND_MASTER, master_params),
-        "station officers": (STATION_OFFICERS, officers_params),
+        "the rules' context (earlier reports, departments, leaders)": (CONTEXT, context_params),
     }
     # Binds the statement has and this bench does not know are given as NULL.
     names = set(INSERT_CASE.compile().params)
@@ -128,12 +137,14 @@ def _statements(conn: sa.Connection, rng: np.random.Generator) -> dict[str, tupl
 
 def bench_prepared(calls: int = 2_000, seed: int = 7) -> dict[str, Any]:
     """Median and p99 (ms) per statement, prepared and plain; and their ratio."""
+    from bench.common import case_count, loadavg
     from gis.db import get_engine
     from gis.prepared import execute_prepared
 
     rng = np.random.default_rng(seed)
     engine = get_engine()
     results: dict[str, Any] = {}
+    before, cases = loadavg(), case_count()
     with engine.connect() as conn:
         statements = _statements(conn, rng)
         conn.rollback()
@@ -167,7 +178,12 @@ def bench_prepared(calls: int = 2_000, seed: int = 7) -> dict[str, Any]:
                 row["plain"]["median_ms"] / max(row["prepared"]["median_ms"], 1e-9), 2
             )
             results[name] = row
-    return {"calls": calls, "statements": results}
+    return {
+        "calls": calls,
+        "statements": results,
+        "cases_in_table": cases,
+        "loadavg": [before, loadavg()],
+    }
 
 
 def render(prepared: dict[str, Any]) -> list[str]:
@@ -177,7 +193,13 @@ def render(prepared: dict[str, Any]) -> list[str]:
         "",
         f"Each statement of the single path, {prepared['calls']:,} calls each way on one pooled "
         "connection (blocks of 100, alternating); *prepared* = gis.prepared.execute_prepared "
-        "(PREPARE once per connection), *plain* = SQLAlchemy `conn.execute(text(...))`.",
+        "(PREPARE once per connection), *plain* = SQLAlchemy `conn.execute(text(...))`."
+        + (
+            f" case_file held {prepared['cases_in_table']:,} rows; load average "
+            f"{prepared['loadavg'][0]} → {prepared['loadavg'][1]}."
+            if "loadavg" in prepared
+            else ""
+        ),
         "",
         "| statement | plain median | prepared median | plain ÷ prepared | plain p99 "
         "| prepared p99 |",

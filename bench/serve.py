@@ -359,15 +359,6 @@ def render(api: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_section(results_md: Path, lines: list[str]) -> None:
-    """Put this section in RESULTS.md in place of the one there (it is the last one),
-    keeping every other part's figures as they were written."""
-    text = results_md.read_text(encoding="utf-8") if results_md.exists() else ""
-    start = text.find(SECTION.split(":")[0])
-    head = text[:start] if start >= 0 else text.rstrip("\n") + "\n\n"
-    results_md.write_text(head + "\n".join(lines), encoding="utf-8")
-
-
 def main() -> None:
     """Measure the API alone and rewrite RESULTS.md (bench.run's renderer)."""
     parser = argparse.ArgumentParser()
@@ -387,20 +378,19 @@ def main() -> None:
     from bench import run as bench_run
     from bench.common import prepare_database
 
-    results: dict[str, Any] = {}
-    if bench_run.RESULTS_JSON.exists():
-        results = json.loads(bench_run.RESULTS_JSON.read_text())
+    results = bench_run.load()
     if args.prepare:
         results["database"] = prepare_database(args.database)
     conns = [int(c) for c in args.connections.split(",") if c.strip()]
+    before, started = loadavg(), time.perf_counter()
     api = bench_api(conns, args.duration, args.max_requests, args.workers)
     print(json.dumps(api, ensure_ascii=False, indent=1))
     if args.no_write:
         print("\n".join(render(api)))
         return
     results["api"] = api
-    bench_run.RESULTS_JSON.write_text(json.dumps(results, ensure_ascii=False, indent=1))
-    write_section(bench_run.RESULTS_MD, render(api))
+    bench_run.record(results, "api", before, started)
+    bench_run.write(results)
     print(f"wrote {bench_run.RESULTS_MD}")
 
 
