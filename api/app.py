@@ -19,6 +19,7 @@ from api.limits import BodyLimit
 from api.routes import auth as auth_routes
 from api.routes import cases as cases_routes
 from api.routes import complaints, docs, maps, open311, open311_contract, pages
+from api.routes import duty as duty_routes
 from api.routes import indicators as indicator_routes
 from api.routes import ledgers as ledger_routes
 from api.routes import reports as report_routes
@@ -94,7 +95,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
-    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        limit=settings.api_max_body_bytes,
+        larger={"/api/v1/patrols": settings.api_max_track_bytes},
+    )
 
     @app.get(
         "/healthz",
@@ -123,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth_routes.router)
     auth.install(app)
     app.include_router(maps.router)
+    app.include_router(duty_routes.router)
     app.include_router(ledger_routes.router)
     app.include_router(indicator_routes.router)
     app.include_router(report_routes.router)

@@ -131,6 +131,21 @@ def schema_of(tp: Any, name: str) -> dict[str, Any]:
     return component(name, schema)
 
 
+def input_of(tp: Any, name: str) -> dict[str, Any]:
+    """A $ref to the JSON Schema of a type as accepted (a request body; parts hoisted)."""
+    schema = TypeAdapter(tp).json_schema(mode="validation", ref_template=REF + "{model}")
+    for sub_name, sub in schema.pop("$defs", {}).items():
+        _components.setdefault(sub_name, sub)
+    schema["title"] = name
+    return component(name, schema)
+
+
+def json_request(tp: Any, name: str) -> dict[str, Any]:
+    """`openapi_extra` declaring the JSON body an operation reads itself (api.schemas)."""
+    schema = input_of(tp, name)
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 def ok(
     schema: dict[str, Any], status: int = 200, description: str = "OK"
 ) -> dict[int | str, dict[str, Any]]:

@@ -13,6 +13,8 @@ or response streaming per request, which the API's hot path cannot afford.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,22 +33,34 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimit:
-    """ASGI middleware refusing request bodies over `limit` bytes with 413."""
+    """ASGI middleware refusing request bodies over `limit` bytes with 413.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    `larger` names the few paths that take more (a patrol's GPS track): path -> limit.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, larger: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.larger = dict(larger or {})
+
+    def limit_for(self, scope: Scope) -> int:
+        """The limit of this request's path (below the app's root path, if mounted)."""
+        path = str(scope.get("path", ""))
+        root = str(scope.get("root_path", ""))
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        return self.larger.get(path.rstrip("/") or "/", self.limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the declared length, then count the bytes as the application reads them."""
         if scope["type"] != "http" or scope["method"] in UNLIMITED_METHODS:
             await self.app(scope, receive, send)
             return
-        limit = self.limit
+        limit = self.limit_for(scope)
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if not value.isdigit() or int(value) > limit:
-                    await self._refuse(scope, send)
+                    await self._refuse(scope, send, limit)
                     return
                 break
         received = 0
@@ -75,11 +89,11 @@ class BodyLimit:
             # normally answers it); nothing can be said once a response has begun.
             if started:
                 raise
-            await self._refuse(scope, send)
+            await self._refuse(scope, send, limit)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         request = Request(scope)
-        exc = BodyTooLarge(self.limit)
+        exc = BodyTooLarge(limit)
         response = errors.error_response(
             request, 413, [{"code": "too_large", "message": exc.detail, "field": None}]
         )

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     # sent chunked), the most fields an Open311 form may carry, and the workers
     # `grid serve` starts when --workers is not given (0: one per CPU core).
     api_max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # A patrol's upload carries its GPS track (GPX or GeoJSON): a morning's track at
+    # one point a second is a few MB, so that one route reads up to this much.
+    api_max_track_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     api_max_form_fields: int = Field(default=100, ge=1)
     api_workers: int = Field(default=0, ge=0)
 

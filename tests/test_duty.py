@@ -559,7 +559,8 @@ def test_api_compliance_roles_and_scope(
     other = _bearer(client, engine, "officer", station_code=REAL_STATION)
     theirs = client.get(url, headers=other).json()
     assert theirs["rows"] and {r["station_code"] for r in theirs["rows"]} == {REAL_STATION}
-    assert client.get(url + f"&station={STATION}", headers=other).json()["rows"] == []
+    refused = client.get(url + f"&station={STATION}", headers=other)  # not their station
+    assert refused.status_code == 403 and refused.json()["detail"][0]["code"] == "forbidden"
 
     dispatcher = _bearer(client, engine, "dispatcher")
     rows = client.get(url + f"&station={STATION}", headers=dispatcher).json()["rows"]

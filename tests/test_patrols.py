@@ -16,7 +16,7 @@ import math
 import os
 import subprocess
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -407,6 +407,51 @@ def _bearer(client: TestClient, engine: Engine, role: str, **place: str) -> dict
     answer = client.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD})
     assert answer.status_code == 200, answer.text
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
+def _long_gpx(engine: Engine, points: int) -> str:
+    """A morning's patrol: back and forth across the community, a point every 2 s."""
+    line = np.array(_line_across(engine))
+    t = np.abs((np.arange(points) / 200.0) % 2 - 1)  # 0 -> 1 -> 0 ...
+    xy = line[0] + np.outer(t, line[-1] - line[0])
+    start = datetime.fromisoformat("2019-06-04T00:30:00+00:00")
+    return _gpx(
+        [
+            (round(float(x), 7), round(float(y), 7), f"{(start + i * STEP).isoformat()}")
+            for i, (x, y) in enumerate(xy)
+        ]
+    )
+
+
+STEP = timedelta(seconds=2)
+
+
+def test_a_morning_track_is_not_refused_for_its_size(
+    client: TestClient, engine: Engine, settings: Settings
+) -> None:
+    """The API's 256 KiB body limit would refuse a real track; the patrol route takes
+    `api_max_track_bytes`, and only that route."""
+    me = _bearer(client, engine, "officer", station_code=REAL_STATION, officer_code=SAMPLE_OFFICER)
+    body = {
+        "officer_code": SAMPLE_OFFICER,
+        "station_code": REAL_STATION,
+        "gpx": _long_gpx(engine, 7200),  # 4 hours
+    }
+    raw = json.dumps(body).encode()
+    size = len(raw)
+    assert size > settings.api_max_body_bytes
+    me = {**me, "Content-Type": "application/json"}
+    made = client.post("/api/v1/patrols", content=raw, headers=me)
+    assert made.status_code == 201, made.text[:300]
+    assert made.json()["started_at"] == "2019-06-04T08:30:00+08:00"
+    assert made.json()["ended_at"] == "2019-06-04T12:29:58+08:00"
+    elsewhere = client.post("/api/v1/complaints", content=raw, headers=me)
+    assert elsewhere.status_code == 413
+    small = settings.model_copy(update={"api_max_track_bytes": size - 1})
+    with TestClient(create_app(small), raise_server_exceptions=False) as tight:
+        refused = tight.post("/api/v1/patrols", content=raw, headers=me)
+    assert refused.status_code == 413
+    assert refused.json()["detail"][0]["message"] == f"request body over {(size - 1) // 1024} KiB"
 
 
 def test_api_patrols(client: TestClient, engine: Engine) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -30,6 +31,8 @@ from cases.access import Principal
 from cases.accounts.tokens import issue_token
 from cases.apikeys import create_api_key
 from cases.catalogue import load_catalogue
+from cases.stations.patrols import PatrolIn, record_patrol
+from cases.stations.shifts import ShiftIn, plan_shifts
 from gis.settings import Settings
 
 DEPARTMENT = "D05"
@@ -38,6 +41,8 @@ MAP_ROLES = {"officer", "squad_leader", "deputy_leader", "chief", "dispatcher", 
 COMMAND_ROLES = {"dispatcher", "deputy_leader", "chief", "squad_leader", "admin"}
 LEDGER_READERS = MAP_ROLES
 LEDGER_WRITERS = {"officer", "squad_leader", "dispatcher", "admin"}
+STAFF_ROLES = MAP_ROLES - {"analyst"}  # the rota, who is on duty, patrols, frontage units
+PLANNERS = {"squad_leader", "dispatcher", "admin"}  # plan shifts; an officer only their own work
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,10 @@ class World:
     entry: int
     static: str | None
     callers: list[Caller]
+    officer: str = ""  # an officer of the station here (the shifts and patrols are theirs)
+    shift: int = 0  # a shift now, to check in and out of
+    spare_shift: int = 0  # a shift tomorrow, to cancel
+    patrol: int = 0
 
 
 Request = tuple[str, str, dict[str, Any]]
@@ -225,7 +234,84 @@ RULES: dict[tuple[str, str], Rule] = {
         LEDGER_READERS,
         get(lambda w: f"{V1}/reports/monthly?month=2026-10&station={w.place.station}"),
     ),
+    # the stations' duty: shifts and check-ins, who is on duty, compliance, patrols, frontage
+    ("POST", f"{V1}/duty/shifts"): placed(
+        PLANNERS,
+        lambda w: ("POST", f"{V1}/duty/shifts", {"json": {"shifts": [_plan(w)]}}),
+        ok=frozenset({201, 409}),  # the first planner plans it; the others clash with it
+    ),
+    ("GET", f"{V1}/duty/shifts"): placed(
+        STAFF_ROLES, get(lambda w: f"{V1}/duty/shifts?station={w.place.station}&week=2026-W48")
+    ),
+    ("POST", f"{V1}/duty/shifts/{{shift_id}}/cancel"): placed(
+        PLANNERS,
+        lambda w: ("POST", f"{V1}/duty/shifts/{w.spare_shift}/cancel", {}),
+        ok=frozenset({200, 409}),  # cancelled once; then "already cancelled"
+    ),
+    **{
+        ("POST", f"{V1}/duty/shifts/{{shift_id}}/{kind}"): placed(
+            PLANNERS,  # an officer checks in on their own shifts only (not this account's)
+            lambda w, k=kind: (
+                "POST",
+                f"{V1}/duty/shifts/{w.shift}/{k}",
+                {"json": {"lon": w.place.lon, "lat": w.place.lat, "crs": "wgs84"}},
+            ),
+            ok=frozenset({201, 409}),
+        )
+        for kind in ("checkin", "checkout")
+    },
+    ("GET", f"{V1}/duty/now"): placed(
+        STAFF_ROLES, get(lambda w: f"{V1}/duty/now?station={w.place.station}")
+    ),
+    ("GET", f"{V1}/duty/compliance"): placed(
+        MAP_ROLES, get(lambda w: f"{V1}/duty/compliance?week=2026-W47&station={w.place.station}")
+    ),
+    ("POST", f"{V1}/patrols"): placed(
+        PLANNERS,  # an officer records their own patrols only (not this account's)
+        lambda w: ("POST", f"{V1}/patrols", {"json": _patrol(w)}),
+    ),
+    ("GET", f"{V1}/patrols/{{patrol_id}}"): placed(
+        STAFF_ROLES, get(lambda w: f"{V1}/patrols/{w.patrol}")
+    ),
+    ("POST", f"{V1}/frontage"): placed(
+        LEDGER_WRITERS,
+        lambda w: (
+            "POST",
+            f"{V1}/frontage",
+            {
+                "json": {
+                    "code": "MXFU01",
+                    "name": "矩阵小店",
+                    "lon": w.place.lon,
+                    "lat": w.place.lat,
+                }
+            },
+        ),
+    ),
+    ("GET", f"{V1}/frontage"): placed(
+        STAFF_ROLES, get(lambda w: f"{V1}/frontage?community={w.place.community}")
+    ),
 }
+
+
+def _plan(w: World) -> dict[str, str]:
+    return {
+        "officer_code": w.officer,
+        "station_code": str(w.place.station),
+        "start": "2027-01-04T08:30:00+08:00",
+        "end": "2027-01-04T12:30:00+08:00",
+    }
+
+
+def _patrol(w: World) -> dict[str, Any]:
+    lon, lat = w.place.lon, w.place.lat
+    return {
+        "officer_code": w.officer,
+        "station_code": str(w.place.station),
+        "geojson": {"type": "LineString", "coordinates": [[lon - 1e-3, lat], [lon + 1e-3, lat]]},
+        "started_at": "2026-11-02T09:00:00+08:00",
+        "ended_at": "2026-11-02T10:00:00+08:00",
+    }
 
 
 def w_version(w: World) -> int:
@@ -313,6 +399,30 @@ def world(engine: Engine, settings: Settings) -> World:
         static=static,
         callers=callers,
     )
+    with engine.connect() as conn:
+        world.officer = conn.execute(
+            sa.text(
+                "SELECT code FROM officer WHERE station_code = :st AND role = 'officer' "
+                "AND active ORDER BY code LIMIT 1"
+            ),
+            {"st": place.station},
+        ).scalar_one()
+    now = datetime.now(UTC).replace(microsecond=0)
+    hour = timedelta(hours=1)
+    station = str(place.station)
+    world.shift, world.spare_shift = (
+        s.id
+        for s in plan_shifts(
+            engine,
+            [
+                ShiftIn(
+                    officer_code=world.officer, station_code=station, start=at, end=at + 4 * hour
+                )
+                for at in (now - hour, now + 24 * hour)
+            ],
+        )
+    )
+    world.patrol = record_patrol(engine, PatrolIn.model_validate(_patrol(world))).id
     return world
 
 

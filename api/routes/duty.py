@@ -26,7 +26,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 from api.auth import require_roles
-from api.contract import REF, ApiErrors, component, ok, schema_of
+from api.contract import REF, ApiErrors, component, json_request, ok, schema_of
 from api.deps import EngineDep, SettingsDep
 from api.schemas import JsonBody, json_body, parse_model
 from cases.access import Principal
@@ -110,6 +110,12 @@ COMPLIANCE = component(
     },
 )
 PATROL = schema_of(PatrolView, "Patrol")
+
+
+SHIFT_PLAN_IN = json_request(ShiftPlan, "ShiftPlanIn")
+CHECK_IN = json_request(CheckIn, "DutyCheckIn")
+PATROL_IN = json_request(PatrolIn, "PatrolIn")
+UNIT_IN = json_request(FrontageUnitIn, "FrontageUnitIn")
 UNIT = schema_of(FrontageUnit, "FrontageUnit")
 UNITS = schema_of(list[FrontageUnit], "FrontageUnits")
 
@@ -133,6 +139,7 @@ def _json(data: Any, status: int = 200) -> Response:
 @router.post(
     "/duty/shifts",
     status_code=201,
+    openapi_extra=SHIFT_PLAN_IN,
     responses={**ok(SHIFTS, 201, "Planned"), **_errors(401, 403, 404, 409, 413, 415, 422)},
 )
 def plan(body: Body, engine: EngineDep, principal: Planner) -> Response:
@@ -172,7 +179,12 @@ _CHECK_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/duty/shifts/{shift_id}/checkin", status_code=201, responses=_CHECK_RESPONSES)
+@router.post(
+    "/duty/shifts/{shift_id}/checkin",
+    status_code=201,
+    responses=_CHECK_RESPONSES,
+    openapi_extra=CHECK_IN,
+)
 def checkin(
     shift_id: ShiftId, body: Body, engine: EngineDep, settings: SettingsDep, principal: FieldWorker
 ) -> Response:
@@ -182,7 +194,12 @@ def checkin(
     return _check("in", shift_id, body, engine, settings, principal)
 
 
-@router.post("/duty/shifts/{shift_id}/checkout", status_code=201, responses=_CHECK_RESPONSES)
+@router.post(
+    "/duty/shifts/{shift_id}/checkout",
+    status_code=201,
+    responses=_CHECK_RESPONSES,
+    openapi_extra=CHECK_IN,
+)
 def checkout(
     shift_id: ShiftId, body: Body, engine: EngineDep, settings: SettingsDep, principal: FieldWorker
 ) -> Response:
@@ -230,6 +247,7 @@ def compliance(
 @router.post(
     "/patrols",
     status_code=201,
+    openapi_extra=PATROL_IN,
     responses={**ok(PATROL, 201, "Recorded"), **_errors(401, 403, 404, 413, 415, 422, 503)},
 )
 def patrol(
@@ -254,6 +272,7 @@ def patrol_view(patrol_id: PatrolId, engine: EngineDep, principal: Staff) -> Res
 @router.post(
     "/frontage",
     status_code=201,
+    openapi_extra=UNIT_IN,
     responses={**ok(UNIT, 201, "Registered"), **_errors(401, 403, 413, 415, 422, 503)},
 )
 def frontage_register(

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from cases.access import Principal
-from cases.errors import NotFound
+from cases.errors import Forbidden, NotFound
 from cases.stations.weeks import Week, parse_week
 from gis.privacy import decrypt, mask_name
 from gis.settings import Settings, get_settings
@@ -148,9 +148,16 @@ ORDER BY squad_level, squad_code NULLS LAST, station_code
 """
 )
 
+# A place asked for by code: does it exist, and its communities (for the scope).
 _EXISTS = {
-    "station": sa.text("SELECT 1 FROM station WHERE code = :code"),
-    "squad": sa.text("SELECT 1 FROM squad WHERE code = :code"),
+    "station": sa.text(
+        "SELECT ARRAY(SELECT community_code FROM station WHERE code = :code) AS communities "
+        "WHERE EXISTS (SELECT 1 FROM station WHERE code = :code)"
+    ),
+    "squad": sa.text(
+        "SELECT ARRAY(SELECT community_code FROM squad_community WHERE squad_code = :code) "
+        "AS communities WHERE EXISTS (SELECT 1 FROM squad WHERE code = :code)"
+    ),
 }
 
 
@@ -260,10 +267,17 @@ def weekly_compliance(
     }
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         for kind, code in (("station", station_code), ("squad", squad_code)):
-            if code is not None and (
-                "\x00" in code or conn.execute(_EXISTS[kind], {"code": code}).first() is None
-            ):
+            if code is None:
+                continue
+            found = None if "\x00" in code else conn.execute(_EXISTS[kind], {"code": code}).first()
+            if found is None:
                 raise NotFound(f"no {kind} {code!r}", field=kind)
+            # A place asked for by name is refused outside the scope (not answered empty).
+            if scope is not None and not all(scope.covers(c) for c in found.communities):
+                raise Forbidden(
+                    f"a {principal.role if principal else ''} may not see duty compliance of "
+                    f"{kind} {code}: it is outside this account's communities"
+                )
         rows = conn.execute(_OFFICER_ROWS, params).mappings().all() if names else []
         groups = conn.execute(_GROUPS, params).mappings().all()
     officer_rows = [

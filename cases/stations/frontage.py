@@ -210,6 +210,15 @@ def list_frontage(
     with the latest result of every item checked on patrols."""
     if community_code is not None and "\x00" in community_code:
         return []
+    if (
+        community_code is not None
+        and principal is not None
+        and not principal.scope.covers(community_code)
+    ):
+        raise Forbidden(
+            f"a {principal.role} may not see the frontage units of community {community_code}: "
+            "it is outside this account's communities"
+        )
     with engine.connect() as conn:
         rows = conn.execute(_UNITS, _filter(principal, None, community_code)).all()
     return [_unit(r) for r in rows]
