@@ -50,6 +50,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cases.lifecycle.states import CLOCK_STATES
+from gis.prepared import execute_prepared
 
 __all__ = [
     "ON_DUTY_STATES",
@@ -198,7 +199,8 @@ def pick_officers(
         raise ValueError("one moment per station")
     if not stations:
         return []
-    rows = conn.execute(_PICK, {"stations": list(stations), "moments": list(moments)}).all()
+    params = {"stations": list(stations), "moments": list(moments)}
+    rows = execute_prepared(conn, _PICK, params).all()  # the single path: planned once
     out: list[str | None] = [None] * len(stations)
     for r in rows:
         out[r.n - 1] = r.code
@@ -265,4 +267,5 @@ def station_roll(conn: Connection, station: str | None, at: datetime) -> list[di
     same before and after the case is written)."""
     if station is None:
         return []
-    return [dict(r) for r in conn.execute(_ROLL, {"station": station, "at": at}).mappings()]
+    rows = execute_prepared(conn, _ROLL, {"station": station, "at": at}).mappings()
+    return [dict(r) for r in rows]
