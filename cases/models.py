@@ -139,6 +139,12 @@ class Case(Base):
             "department_code",
             postgresql_where=text("department_code IS NOT NULL"),
         ),
+        # Intake's officer choice counts each officer's open cases (0012_duty_dispatch).
+        Index(
+            "case_open_officer_idx",
+            "officer_code",
+            postgresql_where=text("status IN ('dispatched', 'in_progress', 'rework')"),
+        ),
         {"postgresql_partition_by": "RANGE (id)"},
     )
 

@@ -153,16 +153,21 @@ def drop_database(settings: Settings, name: str) -> None:
 
 
 def _drop(conn: sa.Connection, name: str) -> None:
-    """DROP DATABASE, waiting for sessions that are closing; FORCE only if some stay.
+    """End the sessions this role may end on database `name`, then DROP it.
 
-    A plain DROP waits a few seconds for backends that are exiting (a pool just
-    disposed). FORCE would instead signal them at once, which the owner role may
-    not do to the application role's sessions.
+    Not `WITH (FORCE)`: that refuses when an autovacuum worker happens to be on the
+    database (the owner may not signal it), whereas a plain DROP stops autovacuum
+    itself and waits a few seconds for sessions that are closing.
     """
-    try:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-    except sa.exc.OperationalError:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    conn.execute(
+        sa.text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = :n AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+            "AND pg_has_role(current_user, usesysid, 'USAGE')"
+        ),
+        {"n": name},
+    )
+    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
 
 
 def alembic_config(url: str) -> Config:

@@ -185,8 +185,18 @@ class Officer(Base):
     role: Mapped[str] = mapped_column(String(16))
     station_code: Mapped[str | None] = mapped_column(ForeignKey("station.code"))
     squad_code: Mapped[str | None] = mapped_column(ForeignKey("squad.code"))
-    duty_weekday: Mapped[int | None] = mapped_column(SmallInteger)
-    duty_half: Mapped[str | None] = mapped_column(String(2))
+    # The usual half day of duty: the template a rota is generated from (sample.duty);
+    # who is on duty comes from duty_shift (cases.stations.onduty).
+    duty_weekday: Mapped[int | None] = mapped_column(
+        SmallInteger,
+        comment="the usual weekday of duty (0 = Monday), used to generate a rota; "
+        "who is on duty comes from duty_shift",
+    )
+    duty_half: Mapped[str | None] = mapped_column(
+        String(2),
+        comment="the usual half day of duty (am/pm), used to generate a rota; "
+        "who is on duty comes from duty_shift",
+    )
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     __table_args__ = (
         CheckConstraint(f"role IN {ROLES!r}", name="officer_role"),

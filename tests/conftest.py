@@ -61,6 +61,7 @@ def settings() -> Iterator[Settings]:
     migrate(s)
     require_key(get_engine(s), s)  # a key exists before any test encrypts
     yield s
+    get_engine(s).dispose()
     drop_database(s, TEST_DB)
 
 
