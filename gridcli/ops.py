@@ -84,6 +84,20 @@ def print_result(result: AssignResult, console: Any) -> None:
     for key, label in OUTCOMES:
         table.add_row(label, f"{getattr(result, key):,}")
     console.print(table)
+    if result.by_status:
+        from cases.lifecycle.states import BY_CODE, STATE_CODES
+
+        by_status = Table("status", "cases", title="cases by status")
+        for code in sorted(result.by_status, key=STATE_CODES.index):
+            by_status.add_row(f"{code} ({BY_CODE[code].label})", f"{result.by_status[code]:,}")
+        console.print(by_status)
+    if result.history_not_applied:
+        console.print(
+            f"status from the file not applied to {result.history_not_applied:,} rows: "
+            "outside the district, not placed, or in a grid without a station "
+            "(they keep their intake status)",
+            highlight=False,
+        )
     if result.referred_to:
         console.print(
             "referred out to: "
@@ -156,7 +170,8 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     ) -> None:
         """Locate and file every complaint of a file (columns lon,lat,subclass,reported_at
-        and optionally description,address); invalid rows are listed, not dropped."""
+        and optionally description,address, and a case's later course: status,
+        dispatched_at,closed_at,rating); invalid rows are listed, not dropped."""
         engine = main.checked_engine()
         result = _assign(engine, file, crs, rejects, as_json)
         if as_json:

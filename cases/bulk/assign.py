@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -21,7 +22,7 @@ from cases.bulk.copy import bulk_connection
 from cases.bulk.read import Rows, file_sha256, read_csv, read_geojson, read_parquet
 from cases.bulk.result import IDEMPOTENCY_SCOPE, SUFFIXES, AssignError, AssignResult, Progress
 from cases.bulk.store import (
-    counts_by_neighbour,
+    Located,
     current_generation,
     in_time_order,
     locate_points,
@@ -34,6 +35,16 @@ from cases.calendar import load_calendar
 from cases.catalogue import CATALOGUE_FILE, load_catalogue
 from gis import crs as crsmod
 from gis.settings import Settings, get_settings
+
+
+def counts_by_neighbour(located: Located) -> dict[str, int]:
+    """Referred-out rows per neighbouring district name ('(no loaded district)' when none)."""
+    p = located.placed
+    outside = pc.equal(p.method, "outside")
+    names = pc.fill_null(p.district_name, "(no loaded district)").filter(outside)
+    counts = pc.value_counts(names)
+    pairs = [(str(c["values"]), int(c["counts"])) for c in counts.to_pylist()]
+    return dict(sorted(pairs, key=lambda kv: (-kv[1], kv[0])))
 
 
 def _prior(conn: Connection, sha: str) -> AssignResult | None:

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from cases.bulk.result import (
+    HISTORY,
     OPTIONAL,
     REQUIRED,
     AssignError,
@@ -53,6 +54,7 @@ class Rows:
     pre_raw: list[str] = field(default_factory=list)
     line_numbers: str = "exact"
     bad_geometry: BoolArray | None = None  # GeoJSON/GeoParquet rows whose geometry is no Point
+    history: dict[str, pa.Array] = field(default_factory=dict)  # the HISTORY columns present
 
     @property
     def n(self) -> int:
@@ -82,7 +84,7 @@ def _require(names: list[str], needed: tuple[str, ...], where: str) -> None:
         shown = ", ".join(n for n in names if n) or "(none)"
         raise AssignError(
             f"{where}: missing column(s) {', '.join(missing)}; found: {shown}. "
-            f"Expected {', '.join(REQUIRED)} and optionally {', '.join(OPTIONAL)}"
+            f"Expected {', '.join(REQUIRED)} and optionally {', '.join(OPTIONAL + HISTORY)}"
         )
 
 
@@ -278,6 +280,7 @@ def read_csv(data: bytes, name: str) -> Rows:
         pre_reason=pre_reason,
         pre_raw=pre_raw,
         line_numbers=line_numbers,
+        history={k: col(k) for k in HISTORY if k in table.column_names},
     )
     if utf8_bad is not None and utf8_bad.any():
         if utf8_bad.mean() > 0.5:
@@ -336,6 +339,7 @@ def _drop_rows(rows: Rows, drop: BoolArray, reason: str) -> Rows:
         pre_reason=rows.pre_reason,
         pre_raw=rows.pre_raw,
         line_numbers=rows.line_numbers,
+        history={k: v.filter(keep) for k, v in rows.history.items()},
     )
 
 
@@ -372,9 +376,10 @@ def _from_points(table: pa.Table, wkb: pa.Array | None, names: list[str], where:
         if name not in table.column_names:
             return _empty_strings(n)
         arr = table.column(name).combine_chunks()
-        if name == "reported_at" and pa.types.is_timestamp(arr.type):
+        timed = name.endswith("_at")  # reported_at, dispatched_at, closed_at
+        if timed and pa.types.is_timestamp(arr.type):
             return arr
-        if name == "reported_at" and pa.types.is_date(arr.type):
+        if timed and pa.types.is_date(arr.type):
             return pc.cast(pc.cast(arr, pa.timestamp("s")), pa.timestamp("us"))
         return pc.fill_null(as_text(arr), "") if name in OPTIONAL else as_text(arr)
 
@@ -389,6 +394,7 @@ def _from_points(table: pa.Table, wkb: pa.Array | None, names: list[str], where:
         description=col("description"),
         address=col("address"),
         bad_geometry=not_point,
+        history={k: col(k) for k in HISTORY if k in table.column_names},
     )
 
 

@@ -17,6 +17,8 @@ Progress = Callable[[str, int, int], None]
 
 REQUIRED: Final = ("lon", "lat", "subclass", "reported_at")
 OPTIONAL: Final = ("description", "address")
+HISTORY: Final = ("status", "dispatched_at", "closed_at", "rating")
+"""Optional columns of a case's later course (cases.bulk.history; rule 6 of intake)."""
 IDEMPOTENCY_SCOPE: Final = "grid-assign"
 MAX_DESCRIPTION: Final = 10_000
 MAX_ADDRESS: Final = 1_000
@@ -72,6 +74,9 @@ class AssignResult:
     assigned_at: str = ""
     line_numbers: str = "exact"
     partition: str | None = None  # the load's own partition of case_file, if it has one
+    history: bool = False  # the file has history columns (status, dispatched_at, ...)
+    by_status: dict[str, int] = field(default_factory=dict)  # cases written, per status
+    history_not_applied: int = 0  # rows whose status the placement overrode (rule 6)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property

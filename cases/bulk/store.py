@@ -45,6 +45,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cases.bulk.copy import copy_in, copy_out, ewkb
+from cases.bulk.history import clock_of, count_statuses, history_of
 from cases.bulk.result import AssignResult, Progress
 from cases.bulk.validate import tokens
 from cases.calendar import WorkCalendar
@@ -264,9 +265,10 @@ def place(
     distance = np.asarray(
         _column(loc, "distance_m", at).to_numpy(zero_copy_only=False), dtype=np.float64
     )
-    dispatched = np.asarray(
+    reported = np.asarray(
         good.column("reported_at").combine_chunks().cast(pa.int64()).to_numpy(), dtype=np.int64
     ).astype("datetime64[us]")
+    dispatched = clock_of(good, reported)  # rules 3 and 6 of cases.intake.rules
     unknown = set(pc.unique(good.column("subclass")).to_pylist()) - set(catalogue_codes)
     if unknown:  # validation refused these already
         raise ValueError(f"unknown subclasses reached the store: {sorted(unknown)[:5]}")
@@ -351,7 +353,7 @@ def _case_rows(
         "squad_code": p.squad,
         "district_code": p.district_code,
         "officer_code": decision.officer,
-        "reported_at": ts(p.dispatched_at),
+        "reported_at": good.column("reported_at").combine_chunks(),
         "due_at": ts(decision.due_at),
         "status_note": decision.note,
         "external_ref": ref,
@@ -364,6 +366,9 @@ def _case_rows(
         "reply_provisional": pa.array(decision.reply_provisional),
     }
     assert tuple(columns) == CASE_COLUMNS
+    if decision.closed_at is not None and decision.rating is not None:  # rule 6: history
+        columns["closed_at"] = ts(decision.closed_at)
+        columns["rating"] = pa.array(np.where(decision.rating > 0, decision.rating, np.nan))
     return pa.table(columns)
 
 
@@ -377,8 +382,9 @@ def _event_rows(decision: Decision, ids: npt.NDArray[np.int64], numbered: bool) 
     if numbered:
         cols["id"] = pa.array(case_id * EVENT_ID_FACTOR + seq, pa.int64())
     cols["case_id"] = pa.array(case_id, pa.int64())
-    for name in ("kind", "actor", "data"):
-        cols[name] = ev.column(name).combine_chunks()
+    for name in ("kind", "actor", "data", "at"):
+        if name in ev.column_names:  # `at`: dated by the file's history (else: now)
+            cols[name] = ev.column(name).combine_chunks()
     return pa.table(cols)
 
 
@@ -407,6 +413,7 @@ def write_cases(
     """Apply the rules and write the cases and their events (see the module docs)."""
     n = good.num_rows
     t0 = time.perf_counter()
+    history = history_of(good)
     decision = decide(
         located.placed,
         catalogue,
@@ -415,7 +422,9 @@ def write_cases(
         leaders=located.leaders,
         grid_departments=located.grid_departments,
         settings=settings,
+        history=history,
     )
+    count_statuses(result, decision.status, history)
     batch = n >= settings.bulk_partition_rows
     if batch:
         base = int(conn.execute(sa.text("SELECT case_batch_open(:n)"), {"n": n}).scalar_one())
@@ -476,16 +485,6 @@ def close_batch(conn: Connection, base: int) -> dict[str, float]:
         if len(words) == 4 and words[1] == "case_batch_close":
             steps[f"close_{words[2]}"] = float(words[3])
     return steps
-
-
-def counts_by_neighbour(located: Located) -> dict[str, int]:
-    """Referred-out rows per neighbouring district name ('(no loaded district)' when none)."""
-    p = located.placed
-    outside = pc.equal(p.method, "outside")
-    names = pc.fill_null(p.district_name, "(no loaded district)").filter(outside)
-    counts = pc.value_counts(names)
-    pairs = [(str(c["values"]), int(c["counts"])) for c in counts.to_pylist()]
-    return dict(sorted(pairs, key=lambda kv: (-kv[1], kv[0])))
 
 
 def current_generation(conn: Connection) -> int:

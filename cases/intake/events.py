@@ -10,6 +10,10 @@ dispatched to and the moment of dispatch (the ledgers read both), how a tier
 was raised; `{}` otherwise. A million cases write three or
 four million events, so every byte counts (bench/RESULTS.md).
 
+A file's history (rule 6) adds the case's later course after them
+(`history_events`: started, closed, evaluated) and dates every event by the
+row's own times (`dated_events`).
+
 Each kind is built on its own rows; the data of a kind is worked out once
 per distinct combination of its values, the times per row in C (pyarrow).
 """
@@ -31,7 +35,7 @@ import pyarrow.compute as pc
 from cases.intake.columns import FEW, Strings, Times, per_combination
 
 if TYPE_CHECKING:
-    from cases.intake.rules import Placed
+    from cases.intake.rules import History, Placed
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -187,5 +191,87 @@ def intake_events(
             "kind": pa.concat_arrays(kinds),
             "actor": pa.array([source, "system"], pa.string()).take(pa.array(actor)),
             "data": pa.concat_arrays([g[2] for g in groups]),
+        }
+    )
+
+
+NOTE_HISTORY = "据导入的历史记录"
+"""The note of a move a file recorded (rule 6 of cases.intake.rules): no account took it."""
+
+
+def _utc(values: Times) -> pa.Array:
+    return pa.array(np.asarray(values, dtype="datetime64[us]"), pa.timestamp("us", "UTC"))
+
+
+def _rated(rating: int) -> str:
+    return _json(("from", "to", "rating", "note"))("closed", "evaluated", rating, NOTE_HISTORY)
+
+
+def dated_events(events: pa.Table, reported_at: Times, dispatched_at: Times) -> pa.Table:
+    """Intake events dated by their complaint's own times (rule 6): `dispatched` at the
+    clock's start, the others at `reported_at` (a load without history leaves them to
+    the database: the moment they are written)."""
+    row = np.asarray(events.column("row").to_numpy(), dtype=np.int64)
+    dispatched = np.asarray(pc.equal(events.column("kind"), "dispatched"), dtype=bool)
+    at = np.where(
+        dispatched,
+        np.asarray(dispatched_at, dtype="datetime64[us]")[row],
+        np.asarray(reported_at, dtype="datetime64[us]")[row],
+    )
+    return events.append_column("at", _utc(at))
+
+
+def history_events(
+    history: History,
+    status: Strings,
+    applied: npt.NDArray[np.bool_],
+    finished: npt.NDArray[np.bool_],
+    events: pa.Table,
+    dispatched_at: Times,
+    source: str,
+) -> pa.Table:
+    """The course a file recorded after intake (rule 6), numbered after each complaint's
+    intake events: `started` (in progress; dated at dispatch, the file has no time for
+    it), `closed` at `closed_at`, then `evaluated` with the rating (dated at closure).
+    `status` holds the final statuses, `applied`
+    the rows that took the file's and `finished` those closed (or evaluated) by it."""
+    n = len(status)
+    last = np.full(n, -1, dtype=np.int64)
+    np.maximum.at(
+        last,
+        np.asarray(events.column("row").to_numpy(), dtype=np.int64),
+        np.asarray(events.column("seq").to_numpy(), dtype=np.int64),
+    )
+    started = applied & np.asarray(pc.equal(status, "in_progress"), dtype=bool)
+    evaluated = applied & np.asarray(pc.equal(status, "evaluated"), dtype=bool)
+    closed_at = np.asarray(history.closed_at, dtype="datetime64[us]")
+    move = _json(("from", "to", "note"))
+    parts = (
+        ("started", started, 1, np.asarray(dispatched_at, dtype="datetime64[us]")),
+        ("closed", finished, 1, closed_at),
+        ("evaluated", evaluated, 2, closed_at),
+    )
+    rows, seqs, kinds, data, ats = [], [], [], [], []
+    for kind, mask, step, times in parts:
+        picked = np.flatnonzero(mask)
+        rows.append(picked)
+        seqs.append(last[picked] + step)
+        kinds.append(pa.repeat(pa.scalar(kind), len(picked)))
+        ats.append(times[picked])
+        if kind == "evaluated":
+            rating = pa.array(np.asarray(history.rating, dtype=np.int64)[picked])
+            data.append(per_combination([rating], _rated))
+        else:
+            text = move("dispatched", kind.replace("started", "in_progress"), NOTE_HISTORY)
+            data.append(pa.repeat(pa.scalar(text), len(picked)))
+    count = sum(len(r) for r in rows)
+    return pa.table(
+        {
+            "row": pa.array(np.concatenate(rows), pa.int64()),
+            "seq": pa.array(np.concatenate(seqs), pa.int64()),
+            "kind": pa.concat_arrays(kinds),
+            "actor": pa.repeat(pa.scalar(source), count),
+            "data": pa.concat_arrays(data),
+            "at": _utc(np.concatenate(ats)),
         }
     )

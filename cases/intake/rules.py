@@ -66,6 +66,20 @@ Nothing else decides these things.
    `referred_out` or `needs_location` (received). Their data carries what is
    not in the case row's columns or may change later, nothing per file or
    door.
+6. History (`grid assign` only, `History`, checked by cases.bulk.history): a
+   row may give its case's later course: `status` (`HISTORY_STATUSES`; empty:
+   a new complaint), `dispatched_at`, `closed_at`, `rating`. The clock, and
+   the choice of the officer on duty, start at `dispatched_at` when given
+   (`clock_start`; else `reported_at`); the reply is due from `reported_at`.
+   The file's status applies only where the placement dispatches: outside
+   the district stays `referred_out`, not placed `received`, a grid without
+   a station `filed` (the load counts them). Tier, officer, due time and
+   department are decided as at intake; a closed or evaluated case is held
+   by nobody and carries `closed_at` (and `rating`). Its course follows the
+   intake events: `started` (dated at dispatch: a file has no time for it),
+   `closed` at `closed_at`, `evaluated` (dated at closure). With history all
+   the load's events are dated by the row's times (received at
+   `reported_at`, dispatched at the clock's start); without, when written.
 """
 
 from __future__ import annotations
@@ -82,14 +96,18 @@ import pyarrow.compute as pc
 from cases.calendar import WorkCalendar
 from cases.catalogue import Catalogue
 from cases.intake.columns import Strings, Times, per_combination
-from cases.intake.events import Raised, intake_events
+from cases.intake.events import Raised, dated_events, history_events, intake_events
 from cases.lifecycle.holders import Leaders, holder_roles_for
 from cases.lifecycle.states import TIERS
 from gis.settings import Settings, get_settings
 
 __all__ = [
+    "HISTORY_CLOSED",
+    "HISTORY_STATUSES",
     "Decision",
+    "History",
     "Placed",
+    "clock_start",
     "decide",
     "per_combination",
     "placement",
@@ -103,8 +121,13 @@ NOTE_REFERRED_UNNAMED = "转办：该位置不在本区及相邻区，待指挥�
 NOTE_MERGED = "与案件 {master} 重复，已合并"
 NOTE_NO_STATION = "所在网格无社区城管服务站，待调度员派遣"
 
-EVENTS_PER_CASE = 4
-"""At most this many events at intake (created, located, tier_raised, and one more)."""
+EVENTS_PER_CASE = 6
+"""At most this many events a case gets from the rules: at intake created, located,
+tier_raised and one more; from a file's history (rule 6) up to two more."""
+HISTORY_STATUSES: tuple[str, ...] = ("dispatched", "in_progress", "closed", "evaluated")
+"""The statuses a file's row may give its case (rule 6): the course of a dispatched case."""
+HISTORY_CLOSED: tuple[str, ...] = ("closed", "evaluated")
+"""Of those, the finished ones: they need `closed_at`; the others must not have it."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +169,29 @@ class Placed:
 
 
 @dataclass(frozen=True)
+class History:
+    """A file's record of each complaint's later course (rule 6), one entry per complaint.
+
+    `status`: one of HISTORY_STATUSES, or null (a new complaint: rules 1-5
+    alone); `reported_at` as the file gives it; `closed_at` (NaT: open) and
+    `rating` (0: none) as validated by the load (cases.bulk.history).
+    """
+
+    status: Strings
+    reported_at: Times
+    closed_at: Times
+    rating: npt.NDArray[np.int64]
+
+
+def clock_start(reported_at: Times, dispatched_at: Times) -> Times:
+    """When the due clock of a file's row starts (rules 3 and 6): its `dispatched_at`
+    where the file gives one, else its `reported_at`."""
+    reported = np.asarray(reported_at, dtype="datetime64[us]")
+    dispatched = np.asarray(dispatched_at, dtype="datetime64[us]")
+    return np.where(np.isnat(dispatched), reported, dispatched)
+
+
+@dataclass(frozen=True)
 class Decision:
     """What the rules made of `Placed` complaints (same order).
 
@@ -168,6 +214,8 @@ class Decision:
     holder_role: Strings
     holder_code: Strings
     department: Strings
+    closed_at: Times | None = None  # rule 6: only when the file has history
+    rating: npt.NDArray[np.int64] | None = None  # 0: none
 
 
 # ------------------------------------------------------------------- status
@@ -295,12 +343,14 @@ def decide(
     leaders: Leaders | None = None,
     grid_departments: Strings | None = None,
     settings: Settings | None = None,
+    history: History | None = None,
 ) -> Decision:
-    """Apply rules 1-5 (module docs) to located complaints; see `Placed` for the input.
+    """Apply rules 1-6 (module docs) to located complaints; see `Placed` for the input.
 
     `leaders` hold moderate and major cases (rule 4; None: nobody named);
     `grid_departments` are the 党建+N pairs as `grid_code/department_code`
-    keys (None: no grid shares its cases); `settings` has the thresholds.
+    keys (None: no grid shares its cases); `settings` has the thresholds;
+    `history` a file's record of the cases' later course (rule 6; None: none).
     """
     settings = settings or get_settings()
     subs = {s.code: s for s in catalogue.subclasses}
@@ -325,7 +375,9 @@ def decide(
         status = pc.if_else(pa.array(no_station), "filed", status)
         note = pc.if_else(pa.array(no_station), NOTE_NO_STATION, note)
     tier, raised = _raise_tiers(placed, status, default, emergency, settings)
-    is_open = np.asarray(pc.equal(status, "dispatched"))
+    is_open = np.asarray(pc.equal(status, "dispatched"))  # dispatched at intake
+    intake_status, status, applied = status, *_course(status, history)
+    held = is_open & ~np.asarray(pc.is_in(status, value_set=pa.array(HISTORY_CLOSED)))
 
     dispatched = np.asarray(placed.dispatched_at, dtype="datetime64[us]")
     n = placed.n
@@ -345,6 +397,7 @@ def decide(
         )
         due[is_open], due_prov[is_open] = found.at, found.provisional
     answered = ~np.asarray(pc.equal(status, "duplicate"))
+    received = dispatched if history is None else history.reported_at
     reply = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
     reply_prov = np.zeros(n, dtype=np.bool_)
     if answered.any():
@@ -355,7 +408,7 @@ def decide(
             [placed.subclass], lambda c: subs[c].reply_limit.in_days, pa.bool_()
         )
         found = calendar.deadline_many(
-            dispatched[answered],
+            np.asarray(received, dtype="datetime64[us]")[answered],
             np.asarray(amount.to_numpy(zero_copy_only=False))[answered],
             np.asarray(in_days.to_numpy(zero_copy_only=False))[answered],
         )
@@ -368,7 +421,7 @@ def decide(
     )
     tiers = np.asarray(tier.to_numpy(zero_copy_only=False), dtype=object)
     roles = holder_roles_for(tiers)
-    roles[~is_open] = None
+    roles[~held] = None
     waiting = np.asarray(pc.is_in(status, value_set=pa.array(["received", "filed"])))
     roles[waiting] = "dispatcher"
     codes = (leaders or Leaders()).codes_for(
@@ -377,8 +430,23 @@ def decide(
         np.asarray(officer.to_numpy(zero_copy_only=False), dtype=object),
     )
     holder = (pa.array(roles, pa.string()), pa.array(codes, pa.string()))
-    department = _shared(placed, status, subs, grid_departments, settings)
-    events = intake_events(placed, status, tier, officer, holder, due, raised, source, timezone)
+    department = _shared(placed, intake_status, subs, grid_departments, settings)
+    events = intake_events(
+        placed, intake_status, tier, officer, holder, due, raised, source, timezone
+    )
+    closed_at = rating = None
+    if history is not None:
+        events = dated_events(events, history.reported_at, placed.dispatched_at)
+        events = pa.concat_tables(
+            [
+                events,
+                history_events(
+                    history, status, applied, is_open & ~held, events, placed.dispatched_at, source
+                ),
+            ]
+        )
+        closed_at = np.where(applied, history.closed_at, np.datetime64("NaT", "us"))
+        rating = np.where(applied, history.rating, 0)
     return Decision(
         status=status,
         note=note,
@@ -392,7 +460,20 @@ def decide(
         holder_role=holder[0],
         holder_code=holder[1],
         department=department,
+        closed_at=closed_at,
+        rating=rating,
     )
+
+
+def _course(status: Strings, history: History | None) -> tuple[Strings, npt.NDArray[np.bool_]]:
+    """Rule 6: the file's status where the placement dispatched the complaint and the
+    file gives one; which rows took it."""
+    if history is None:
+        return status, np.zeros(len(status), dtype=bool)
+    applied = np.asarray(
+        pc.and_(pc.equal(status, "dispatched"), pc.is_valid(history.status)), dtype=bool
+    )
+    return pc.if_else(pa.array(applied), history.status, status), applied
 
 
 def _shared(
