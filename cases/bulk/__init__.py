@@ -12,6 +12,8 @@ row. Modules by concern:
   every row with its line number;
 - `validate`: checks over whole columns; every bad row keeps its line number
   and every reason, and goes to the rejects CSV; coordinates converted once;
+  `parse` reads numbers and times out of text; `history` checks the optional
+  columns of a case's later course;
 - `store`: the points staged and located (gis.locate.locate_table), the
   rules applied, cases and events COPY-ed straight into their tables (a
   large load into partitions of its own, indexed after the load, foreign
@@ -38,6 +40,12 @@ complaint the bureau received and dispatched then (cases.intake.rules, rule
 3); its officer is the one on duty at that moment. Timestamps without a zone
 offset are local times of the calendar's zone.
 
+History: optional columns `status`, `dispatched_at`, `closed_at` and `rating`
+give a case's later course (cases.bulk.history checks them; rule 6 of
+cases.intake.rules decides): the clock starts at `dispatched_at`, a closed
+case is stored closed with its `closed_at`, and its events are dated by the
+row's own times. A file without them is filed exactly as before.
+
 Duplicates: a bulk row is never merged (neither with an open case nor with
 another row of the file). A file is a record of complaints each taken as its
 own case at the source; the live rule takes advisory locks per complaint and
@@ -52,6 +60,7 @@ the second time (`already_assigned`).
 from cases.bulk.assign import assign_file
 from cases.bulk.read import file_sha256
 from cases.bulk.result import (
+    HISTORY,
     IDEMPOTENCY_SCOPE,
     OPTIONAL,
     REQUIRED,
@@ -62,6 +71,7 @@ from cases.bulk.result import (
 )
 
 __all__ = [
+    "HISTORY",
     "IDEMPOTENCY_SCOPE",
     "OPTIONAL",
     "REQUIRED",
