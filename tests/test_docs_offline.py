@@ -10,30 +10,21 @@ and asks no other host for anything. A screenshot goes to var/test-output/docs/.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from browser_harness import LOCAL, Offline, chromium, grid_serve, screenshot_folder
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser
 
 from api.app import create_app
 from api.routes.docs import ASSETS, DOCS_URL, OAUTH2_REDIRECT_URL
-from gis.settings import ROOT, Settings
+from gis.settings import Settings
 from maps.offline import STATIC_URL, external_references, missing_assets
 from maps.vendor import FILES
 
-CHROMIUM = "/usr/bin/chromium"
-LOCAL = {"127.0.0.1", "localhost"}
 ANY_URL = re.compile(r"""(?:https?:)?//[^\s"'<>)]+""", re.IGNORECASE)
 # Swagger UI's green for POST (swagger-ui.css): only there once the stylesheet is applied.
 POST_GREEN = "rgb(73, 204, 144)"
@@ -96,85 +87,23 @@ def test_contract_has_no_docs_operations_and_redoc_is_off(client: TestClient) ->
 # --- in a real browser, the network cut off but for the app ---------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _grid() -> list[str]:
-    script = Path(sys.executable).parent / "grid"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "gridcli.main"]
-
-
 @pytest.fixture(scope="module")
 def server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`grid serve` on a free port (one worker), its base URL; stopped afterwards."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(  # the test database is in the environment (conftest)
-            [*_grid(), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=os.environ.copy(),
-        )
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                try:
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=5) as resp:
-                        if resp.status == 200:
-                            break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    pass
-                time.sleep(0.3)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with grid_serve(tmp_path_factory.mktemp("serve"), "--workers", "1") as (base, _log):
+        yield base
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
-        )
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.mark.slow
 def test_docs_draw_the_operations_offline(browser: Browser, server: str) -> None:
-    outside: list[str] = []
-    fetched: list[str] = []
-    errors: list[str] = []
-
-    def route(r: Route) -> None:
-        url = r.request.url
-        if (urlsplit(url).hostname or "") in LOCAL or url.startswith(("data:", "blob:")):
-            r.continue_()
-        else:
-            outside.append(url)
-            r.abort()
-
-    context = browser.new_context(
-        service_workers="block", viewport={"width": 1280, "height": 900}, locale="zh-CN"
-    )
-    try:
-        context.route("**/*", route)
-        page: Page = context.new_page()
-        page.on("request", lambda r: fetched.append(r.url))
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+    with Offline(browser, 1280, 900) as tab:
+        page = tab.page
         page.goto(f"{server}{DOCS_URL}", wait_until="load")
 
         post = page.locator(".opblock.opblock-post").filter(
@@ -193,16 +122,13 @@ def test_docs_draw_the_operations_offline(browser: Browser, server: str) -> None
         assert "subclass" in post.first.locator(".opblock-body").inner_text()
         assert page.locator(".opblock").count() > 20  # every operation of the contract
 
-        folder = ROOT / "var" / "test-output" / "docs"
-        folder.mkdir(parents=True, exist_ok=True)
-        shot = folder / "docs.png"
+        shot = screenshot_folder("docs") / "docs.png"
         page.screenshot(path=str(shot), full_page=False)
         assert shot.stat().st_size > 5_000
-    finally:
-        context.close()
 
-    assert outside == []
-    assert errors == []
+    fetched = tab.requests
+    assert tab.outside == []
+    assert tab.errors == []
     assert all(urlsplit(u).hostname in LOCAL for u in fetched if u.startswith("http")), fetched
     local = {urlsplit(u).path for u in fetched}
     assert {f"{STATIC_URL}/{p}" for p in ASSETS.values()} <= local

@@ -21,7 +21,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from browser_harness import (
+    MAP_INFO,
+    SHOW_EVERYTHING,
+    Offline,
+    chromium,
+    open_map,
+    screenshot_folder,
+)
+from playwright.sync_api import Browser, Route
 
 from gis.crs import wgs84_to_gcj02
 from gis.settings import ROOT
@@ -36,20 +44,12 @@ from maps.preview import PreviewServer
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
 SAMPLE = ROOT / "data" / "sample"
 PWN = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=1">'
-LOCAL = {"127.0.0.1", "localhost"}
 # A 1x1 grey PNG, answered for AMap tiles so that the GCJ-02 page loads with no network.
 TILE = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8/5+hHgAHggJ/PchI7wAAAABJRU5ErkJggg=="
 )
-
-# The Leaflet map of a folium page (folium names it map_<id>).
-FIND_MAP = """() => {
-    const name = Object.keys(window).find(k => k.startsWith("map_") && window[k] instanceof L.Map);
-    return name || null;
-}"""
 
 
 def _frames() -> dict[str, Any]:
@@ -133,66 +133,27 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PreviewServer]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
-        )
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
 def screenshots() -> Path:
-    """var/test-output/maps (gitignored): kept after the run for a person to look at."""
-    folder = ROOT / "var" / "test-output" / "maps"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return screenshot_folder("maps")
 
 
-class Visit:
-    """One page opened with the network cut off; what it logged and fetched."""
-
-    def __init__(self, context: BrowserContext) -> None:
-        self.errors: list[str] = []
-        self.outside: list[str] = []
-        self.requests: list[str] = []
-        context.route("**/*", self._route)
-        self.page: Page = context.new_page()
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
-        self.page.on("request", lambda r: self.requests.append(r.url))
-
-    def _route(self, route: Route) -> None:
-        url = route.request.url
-        host = urlsplit(url).hostname or ""
-        if host in LOCAL or url.startswith("data:"):
-            route.continue_()
-        elif host.endswith(".is.autonavi.com"):
-            self.outside.append(url)
-            route.fulfill(status=200, content_type="image/png", body=TILE)
-        else:
-            self.outside.append(url)
-            route.abort()
+def _tile(route: Route) -> bool:
+    """AMap's tiles are answered with a grey pixel (still written down as outside)."""
+    if not (urlsplit(route.request.url).hostname or "").endswith(".is.autonavi.com"):
+        return False
+    route.fulfill(status=200, content_type="image/png", body=TILE)
+    return True
 
 
 @pytest.fixture
-def visit(browser: Browser) -> Iterator[Visit]:
-    context = browser.new_context(
-        service_workers="block", viewport={"width": 1200, "height": 850}, locale="zh-CN"
-    )
-    yield Visit(context)
-    context.close()
-
-
-def _open(visit: Visit, url: str) -> str:
-    visit.page.goto(url, wait_until="load")
-    visit.page.wait_for_function(FIND_MAP)
-    name: str = visit.page.evaluate(FIND_MAP)
-    # Two frames after load: everything is drawn.
-    visit.page.evaluate(
-        "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
-    )
-    return name
+def visit(browser: Browser) -> Iterator[Offline]:
+    with Offline(browser, 1200, 850, answer=_tile) as tab:
+        yield tab
 
 
 def test_chromium_starts(browser: Browser) -> None:
@@ -201,26 +162,10 @@ def test_chromium_starts(browser: Browser) -> None:
 
 @pytest.mark.parametrize("name", PAGES)
 def test_page_draws_offline_without_errors(
-    site: PreviewServer, visit: Visit, screenshots: Path, name: str
+    site: PreviewServer, visit: Offline, screenshots: Path, name: str
 ) -> None:
-    map_name = _open(visit, site.url(f"{name}.html"))
-    info = visit.page.evaluate(
-        """(name) => {
-            const map = window[name];
-            let layers = 0, features = 0;
-            map.eachLayer(l => { layers += 1; if (l.feature) features += 1; });
-            return {
-                layers, features,
-                overlays: [...document.querySelectorAll(".leaflet-control-layers-overlays label")]
-                    .map(e => e.textContent.trim()),
-                legend: document.querySelector(".cg-legend")?.textContent || "",
-                title: document.querySelector(".cg-title")?.textContent || "",
-                heat: document.querySelectorAll("canvas.leaflet-heatmap-layer").length,
-                zoom: map.getZoom(),
-            };
-        }""",
-        map_name,
-    )
+    map_name = open_map(visit.page, site.url(f"{name}.html"))
+    info = visit.page.evaluate(MAP_INFO, map_name)
     shot = screenshots / f"{name}.png"
     visit.page.screenshot(path=str(shot))
     assert shot.stat().st_size > 5_000
@@ -235,43 +180,9 @@ def test_page_draws_offline_without_errors(
         assert info["features"] > 50
 
 
-# Hover and click every feature as a user would (events propagate to the layer that
-# bound the tooltip/popup); clustered markers hidden in a cluster get their popup
-# opened directly. Returns how many were opened, and the first text that contains
-# the injected markup as the user sees it.
-SHOW_EVERYTHING = """(name) => {
-    const map = window[name];
-    let opened = 0, seen = "";
-    const look = () => {
-        for (const el of document.querySelectorAll(".leaflet-tooltip, .leaflet-popup-content")) {
-            if (!seen && el.textContent.includes("window.__pwned")) seen = el.textContent;
-        }
-    };
-    const groups = [];
-    map.eachLayer(l => { if (l instanceof L.FeatureGroup) groups.push(l); });
-    for (const group of groups) {
-        for (const child of group.getLayers()) {
-            const at = child.getLatLng ? child.getLatLng() : child.getBounds().getCenter();
-            if (group.getTooltip && group.getTooltip()) {
-                child.fire("mouseover", {latlng: at}, true); opened += 1; look();
-            }
-            if (group.getPopup && group.getPopup()) {
-                child.fire("click", {latlng: at}, true); opened += 1; look();
-            }
-            const popup = child.getPopup && child.getPopup();
-            if (popup) {
-                L.popup().setLatLng(at).setContent(popup.getContent()).openOn(map);
-                opened += 1; look();
-            }
-        }
-    }
-    return {opened, seen};
-}"""
-
-
 @pytest.mark.parametrize("name", ["choropleth", "hotspots", "emerging", "operations", "standalone"])
-def test_injected_script_does_not_run(site: PreviewServer, visit: Visit, name: str) -> None:
-    map_name = _open(visit, site.url(f"{name}.html"))
+def test_injected_script_does_not_run(site: PreviewServer, visit: Offline, name: str) -> None:
+    map_name = open_map(visit.page, site.url(f"{name}.html"))
     result = visit.page.evaluate(SHOW_EVERYTHING, map_name)
     assert result["opened"] > 0
     visit.page.wait_for_timeout(300)  # an <img onerror> would have fired by now
@@ -283,10 +194,10 @@ def test_injected_script_does_not_run(site: PreviewServer, visit: Visit, name: s
 
 @pytest.mark.parametrize("name", ["standalone", "icons"])
 def test_standalone_page_fetches_nothing_else(
-    site: PreviewServer, visit: Visit, screenshots: Path, name: str
+    site: PreviewServer, visit: Offline, screenshots: Path, name: str
 ) -> None:
     url = site.url(f"{name}.html")
-    _open(visit, url)
+    open_map(visit.page, url)
     visit.page.screenshot(path=str(screenshots / f"standalone-{name}.png"))
     if name == "icons":
         # Font Awesome and the glyphicons are embedded: their fonts load with no request.
@@ -303,12 +214,12 @@ def test_standalone_page_fetches_nothing_else(
 
 
 def test_station_sits_on_its_gcj02_pixel_over_amap(
-    site: PreviewServer, visit: Visit, screenshots: Path
+    site: PreviewServer, visit: Offline, screenshots: Path
 ) -> None:
     stations = gpd.read_file(SAMPLE / "stations.geojson").iloc[[5]]
     lon, lat = float(stations.geometry.x.iloc[0]), float(stations.geometry.y.iloc[0])
     glon, glat = wgs84_to_gcj02(lon, lat)
-    map_name = _open(visit, site.url("amap.html"))
+    map_name = open_map(visit.page, site.url("amap.html"))
     px = visit.page.evaluate(
         """([name, glat, glon, lat, lon]) => {
             const map = window[name];

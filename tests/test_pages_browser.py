@@ -12,86 +12,33 @@ is written to var/test-output/pages/. A browser that cannot start fails.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from browser_harness import (
+    FRAMES,
+    MAP_INFO,
+    SHOW_EVERYTHING,
+    Offline,
+    chromium,
+    grid_serve,
+    open_map,
+    screenshot_folder,
+)
 from pages_data import PASSWORD, PWN, Planted, account, plant
-from playwright.sync_api import Browser, Frame, Page, Route, sync_playwright
+from playwright.sync_api import Browser
 from sqlalchemy.engine import Engine
 
 from api.pages.views import MAPS
-from gis.settings import ROOT, Settings
+from gis.settings import Settings
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-LOCAL = {"127.0.0.1", "localhost"}
 JUNE = "from=2018-06-01&to=2018-06-30"
 QUERY = {name: ("to=2018-06-30&months=3" if name == "emerging" else JUNE) for name in MAPS}
-
-FIND_MAP = """() => {
-    if (typeof L === "undefined") return null;
-    return Object.keys(window).find(k => k.startsWith("map_") && window[k] instanceof L.Map)
-        || null;
-}"""
-MAP_INFO = """(name) => {
-    const map = window[name];
-    let layers = 0, features = 0;
-    map.eachLayer(l => { layers += 1; if (l.feature) features += 1; });
-    return {
-        layers, features,
-        overlays: [...document.querySelectorAll(".leaflet-control-layers-overlays label")]
-            .map(e => e.textContent.trim()),
-        legend: document.querySelector(".cg-legend")?.textContent || "",
-        title: document.querySelector(".cg-title")?.textContent || "",
-        bar: document.querySelector("#cg-bar")?.textContent || "",
-    };
-}"""
-# Open every popup of the map's marker layers, as a user clicking each marker would.
-OPEN_POPUPS = """(name) => {
-    const map = window[name];
-    let opened = 0, seen = "";
-    const look = () => {
-        for (const el of document.querySelectorAll(".leaflet-popup-content, .leaflet-tooltip")) {
-            if (!seen && el.textContent.includes("window.__pwned")) seen = el.textContent;
-        }
-    };
-    const groups = [];
-    map.eachLayer(l => { if (l instanceof L.FeatureGroup) groups.push(l); });
-    for (const group of groups) {
-        for (const child of group.getLayers()) {
-            const popup = child.getPopup && child.getPopup();
-            if (popup) {
-                const at = child.getLatLng ? child.getLatLng() : child.getBounds().getCenter();
-                L.popup().setLatLng(at).setContent(popup.getContent()).openOn(map);
-                opened += 1; look();
-            }
-        }
-    }
-    return {opened, seen};
-}"""
-FRAMES = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _grid() -> list[str]:
-    script = Path(sys.executable).parent / "grid"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "gridcli.main"]
 
 
 @pytest.fixture(scope="module")
@@ -107,79 +54,28 @@ def dispatcher(engine: Engine, planted: Planted) -> str:
 @pytest.fixture(scope="module")
 def server(planted: Planted, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`grid serve` on a free port (one worker), its base URL; stopped afterwards."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(  # the test database is in the environment (conftest)
-            [*_grid(), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=os.environ.copy(),
-        )
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                try:
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=5) as resp:
-                        if resp.status == 200:
-                            break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    pass
-                time.sleep(0.3)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with grid_serve(tmp_path_factory.mktemp("serve"), "--workers", "1") as (base, _log):
+        yield base
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
-        )
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
 def screenshots() -> Path:
-    """var/test-output/pages (gitignored): kept after the run for a person to look at."""
-    folder = ROOT / "var" / "test-output" / "pages"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return screenshot_folder("pages")
 
 
-class Session:
-    """One logged-in browser, network cut off but for the app; what it logged and tried."""
+class Session(Offline):
+    """One logged-in browser tab, network cut off but for the app; what it logged and tried."""
 
     def __init__(self, browser: Browser, base: str, username: str) -> None:
+        super().__init__(browser, 1280, 860)
         self.base = base
-        self.errors: list[str] = []
-        self.outside: list[str] = []
-        self.context = browser.new_context(
-            service_workers="block", viewport={"width": 1280, "height": 860}, locale="zh-CN"
-        )
-        self.context.route("**/*", self._route)
-        self.page: Page = self.context.new_page()
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(f"page error: {e}"))
         self.login(username)
-
-    def _route(self, route: Route) -> None:
-        url = route.request.url
-        if (urlsplit(url).hostname or "") in LOCAL or url.startswith(("data:", "blob:")):
-            route.continue_()
-        else:
-            self.outside.append(url)
-            route.abort()
 
     def login(self, username: str) -> None:
         """Through the start page's form, as a person would."""
@@ -192,24 +88,15 @@ class Session:
             page.click("button[type=submit]")
         assert urlsplit(page.url).path == "/maps/hotspots", page.url
 
-    def open_map(self, url: str, frame: Page | Frame | None = None) -> str:
-        """Go to a map page (or wait for one in a frame); the Leaflet map's name."""
-        target = frame or self.page
-        if frame is None:
-            self.page.goto(url, wait_until="load")
-        target.wait_for_function(FIND_MAP, timeout=30_000)
-        target.evaluate(FRAMES)
-        return str(target.evaluate(FIND_MAP))
-
-    def close(self) -> None:
-        self.context.close()
+    def open_map(self, url: str) -> str:
+        """Go to a map page; the Leaflet map's name."""
+        return open_map(self.page, url)
 
 
 @pytest.fixture
 def session(browser: Browser, server: str, dispatcher: str) -> Iterator[Session]:
-    s = Session(browser, server, dispatcher)
-    yield s
-    s.close()
+    with Session(browser, server, dispatcher) as s:
+        yield s
 
 
 def test_chromium_starts(browser: Browser) -> None:
@@ -258,7 +145,7 @@ def test_start_page_and_the_filter_form(session: Session, screenshots: Path) -> 
 
 def test_a_residents_script_stays_text(session: Session, planted: Planted) -> None:
     map_name = session.open_map(f"{session.base}/maps/operations?{JUNE}")
-    result = session.page.evaluate(OPEN_POPUPS, map_name)
+    result = session.page.evaluate(SHOW_EVERYTHING, map_name)
     assert result["opened"] > 0
     session.page.wait_for_timeout(300)  # an <img onerror> would have fired by now
     assert session.page.evaluate("() => window.__pwned") is None
@@ -280,7 +167,7 @@ def test_command_centre_screen(session: Session, screenshots: Path, planted: Pla
     listed = page.text_content("#cg-overdue tbody") or ""
     assert PWN in listed  # the resident's text, shown as text
     frame = next(f for f in page.frames if "/maps/operations" in f.url)
-    session.open_map("", frame)
+    open_map(frame)
     assert frame.evaluate("() => document.querySelector('.cg-legend') !== null")
     page.evaluate(FRAMES)
     page.screenshot(path=str(screenshots / "dashboard.png"), full_page=True)
