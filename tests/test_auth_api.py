@@ -18,9 +18,7 @@ from sqlalchemy.engine import Engine
 
 from api import auth
 from api.app import create_app
-from api.routes import auth as auth_routes
 from cases.access import Principal
-from cases.accounts.errors import Unauthenticated
 from cases.accounts.store import create_account, set_active
 from cases.accounts.tokens import issue_token
 from gis.settings import Settings
@@ -35,12 +33,8 @@ _serial = itertools.count(1)
 
 
 def build_app(settings: Settings) -> FastAPI:
-    """The service's app, with the auth router and handlers if not included yet."""
+    """The service's app (auth routes mounted) plus a route only some roles may call."""
     app = create_app(settings)
-    if not any(getattr(r, "path", "") == "/api/v1/auth/token" for r in app.routes):
-        app.include_router(auth_routes.router)
-    if Unauthenticated not in app.exception_handlers:
-        auth.install(app)
 
     @app.get("/test/command-centre")
     def command_centre(

@@ -12,6 +12,7 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
+from api_login import token_header
 from fastapi.testclient import TestClient
 from lifecycle_world import (
     PASSWORD,
@@ -71,12 +72,8 @@ def auth(who: Principal, settings: Settings) -> dict[str, str]:
 
 
 def test_a_real_login_reads_the_list(client: TestClient, world: Cast) -> None:
-    got = client.post(
-        f"{V1}/auth/token", data={"username": world.dispatcher.username, "password": PASSWORD}
-    )
-    assert got.status_code == 200, got.text
-    token = got.json()["access_token"]
-    listed = client.get(f"{V1}/cases", headers={"Authorization": f"Bearer {token}"})
+    login = token_header(client, world.dispatcher.username, PASSWORD)
+    listed = client.get(f"{V1}/cases", headers=login)
     assert listed.status_code == 200 and listed.json()["page"] == 1
     bare = client.get(f"{V1}/cases")
     assert bare.status_code == 401 and bare.headers["www-authenticate"] == "Bearer"

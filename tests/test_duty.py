@@ -11,7 +11,6 @@ matters. Every date is in 2019, far from other tests' data.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
@@ -23,18 +22,14 @@ from typing import Any
 import pytest
 import shapely
 import sqlalchemy as sa
+from api_login import bearer
 from fastapi.testclient import TestClient
 from pyproj import Geod
 from shapely.geometry import Point
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from api import auth
 from api.app import create_app
-from api.routes import auth as auth_routes
-from api.routes import duty as duty_routes
-from cases.accounts.errors import Unauthenticated
-from cases.accounts.store import create_account
 from cases.errors import Conflict, InvalidInput
 from cases.intake import ComplaintIn, submit_complaint
 from cases.stations.compliance import weekly_compliance
@@ -65,8 +60,6 @@ REAL_LON, REAL_LAT = _FIRST["geometry"]["coordinates"]
 STATION, COMMUNITY, SQUAD = "T9ST01", "449999999901", "T9SQ01"
 ST_LON, ST_LAT = 113.0412345, 22.5876543
 OFFICERS = ("T9OF01", "T9OF02", "T9OF03")
-PASSWORD = "duty tests 2019"
-_serial = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -522,23 +515,9 @@ def test_week_strings(engine: Engine) -> None:
 
 @pytest.fixture(scope="module")
 def client(settings: Settings, org: None) -> Iterator[TestClient]:
-    app = create_app(settings)
-    if not any(getattr(r, "path", "") == "/api/v1/duty/compliance" for r in app.routes):
-        app.include_router(duty_routes.router)
-    if not any(getattr(r, "path", "") == "/api/v1/auth/token" for r in app.routes):
-        app.include_router(auth_routes.router)
-    if Unauthenticated not in app.exception_handlers:
-        auth.install(app)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    """The application as `grid serve` builds it (the duty and auth routes are mounted)."""
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         yield c
-
-
-def _bearer(client: TestClient, engine: Engine, role: str, **place: str) -> dict[str, str]:
-    name = f"duty-{role.replace('_', '-')}-{next(_serial)}"
-    create_account(engine, name, role, PASSWORD, **place)
-    answer = client.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD})
-    assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
 def test_api_compliance_roles_and_scope(
@@ -548,21 +527,21 @@ def test_api_compliance_roles_and_scope(
     nobody = client.get(url)
     assert nobody.status_code == 401 and nobody.headers["www-authenticate"] == "Bearer"
 
-    leader = client.get(url, headers=_bearer(client, engine, "squad_leader", squad_code=SQUAD))
+    leader = client.get(url, headers=bearer(client, engine, "squad_leader", squad_code=SQUAD))
     assert leader.status_code == 200
     assert {r["station_code"] for r in leader.json()["rows"]} == {STATION}
     assert [r["officer_code"] for r in leader.json()["shortfalls"]] == ["T9OF02", "T9OF03"]
 
-    own = _bearer(client, engine, "officer", station_code=STATION, officer_code="T9OF01")
+    own = bearer(client, engine, "officer", station_code=STATION, officer_code="T9OF01")
     mine = client.get(url, headers=own).json()
     assert {r["officer_code"] for r in mine["rows"]} == set(OFFICERS)
-    other = _bearer(client, engine, "officer", station_code=REAL_STATION)
+    other = bearer(client, engine, "officer", station_code=REAL_STATION)
     theirs = client.get(url, headers=other).json()
     assert theirs["rows"] and {r["station_code"] for r in theirs["rows"]} == {REAL_STATION}
     refused = client.get(url + f"&station={STATION}", headers=other)  # not their station
     assert refused.status_code == 403 and refused.json()["detail"][0]["code"] == "forbidden"
 
-    dispatcher = _bearer(client, engine, "dispatcher")
+    dispatcher = bearer(client, engine, "dispatcher")
     rows = client.get(url + f"&station={STATION}", headers=dispatcher).json()["rows"]
     assert {(r["officer_code"], r["hours"], r["meets_rule"]) for r in rows} == {
         ("T9OF01", 6.5, True),
@@ -571,7 +550,7 @@ def test_api_compliance_roles_and_scope(
     }
     assert all("*" in r["officer_name"] for r in rows)
 
-    analyst = client.get(url + f"&squad={SQUAD}", headers=_bearer(client, engine, "analyst"))
+    analyst = client.get(url + f"&squad={SQUAD}", headers=bearer(client, engine, "analyst"))
     body = analyst.json()
     assert analyst.status_code == 200 and "rows" not in body and "shortfalls" not in body
     assert "T9OF0" not in analyst.text
@@ -595,7 +574,7 @@ def test_api_compliance_roles_and_scope(
 
 
 def test_api_shifts_and_checkins(client: TestClient, engine: Engine, settings: Settings) -> None:
-    leader = _bearer(client, engine, "squad_leader", squad_code=SQUAD)
+    leader = bearer(client, engine, "squad_leader", squad_code=SQUAD)
     shift = {
         "officer_code": "T9OF01",
         "station_code": STATION,
@@ -637,7 +616,7 @@ def test_api_shifts_and_checkins(client: TestClient, engine: Engine, settings: S
         denied = client.post(
             "/api/v1/duty/shifts",
             json={"shifts": [shift]},
-            headers=_bearer(client, engine, role, **place),
+            headers=bearer(client, engine, role, **place),
         )
         assert denied.status_code == 403
     assert client.post("/api/v1/duty/shifts", json={"shifts": [shift]}).status_code == 401
@@ -646,7 +625,7 @@ def test_api_shifts_and_checkins(client: TestClient, engine: Engine, settings: S
     )
     assert bad.status_code == 422
 
-    me = _bearer(client, engine, "officer", station_code=STATION, officer_code="T9OF01")
+    me = bearer(client, engine, "officer", station_code=STATION, officer_code="T9OF01")
     lon, lat, _ = GEOD.fwd(ST_LON, ST_LAT, 90.0, 750.0)
     far = client.post(
         f"/api/v1/duty/shifts/{shift_id}/checkin",

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from api_login import token_header
 from fastapi.testclient import TestClient
 from indicators_data import (
     DEPARTMENT,
@@ -339,12 +340,6 @@ def client(settings: Settings, month: Month) -> Iterator[TestClient]:
         yield c
 
 
-def _token(client: TestClient, username: str) -> dict[str, str]:
-    resp = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-    assert resp.status_code == 200, resp.text
-    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
-
-
 def _get(client: TestClient, headers: dict[str, str] | None, **query: str) -> Any:
     q = {"from": MAY[0], "to": MAY[1], **query}
     return client.get("/api/v1/indicators", params=q, headers=headers or {})
@@ -354,7 +349,9 @@ def test_api_answers_the_figures(
     client: TestClient, month: Month, engine: Engine, settings: Settings
 ) -> None:
     """An analyst reads the district's figures: the same as the function's."""
-    resp = _get(client, _token(client, month.usernames["analyst"]), level="district")
+    resp = _get(
+        client, token_header(client, month.usernames["analyst"], PASSWORD), level="district"
+    )
     assert resp.status_code == 200, resp.text
     assert resp.headers["cache-control"] == "no-store"
     body = resp.json()
@@ -398,7 +395,7 @@ def test_scope_by_role(
         code or "", code
     )
     query = {"level": level} | ({"code": code} if code else {})
-    resp = _get(client, _token(client, month.usernames[who]), **query)
+    resp = _get(client, token_header(client, month.usernames[who], PASSWORD), **query)
     assert resp.status_code == status, resp.text
     if status == 403:
         assert resp.json()["detail"][0]["code"] == "forbidden"
@@ -427,7 +424,7 @@ def test_api_bad_input_is_422_naming_the_field(
     client: TestClient, month: Month, query: dict[str, str], field: str
 ) -> None:
     """422 with the field named, never a 500."""
-    resp = _get(client, _token(client, month.usernames["analyst"]), **query)
+    resp = _get(client, token_header(client, month.usernames["analyst"], PASSWORD), **query)
     assert resp.status_code == 422, resp.text
     assert resp.json()["detail"][0]["field"] == field
 
@@ -441,7 +438,9 @@ def test_api_without_a_token_is_401(client: TestClient) -> None:
 
 def test_api_missing_level_is_422(client: TestClient, month: Month) -> None:
     """`level` is required."""
-    resp = client.get("/api/v1/indicators", headers=_token(client, month.usernames["analyst"]))
+    resp = client.get(
+        "/api/v1/indicators", headers=token_header(client, month.usernames["analyst"], PASSWORD)
+    )
     assert resp.status_code == 422
     assert resp.json()["detail"][0]["field"] == "level"
 

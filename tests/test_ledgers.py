@@ -30,6 +30,7 @@ import openpyxl
 import pytest
 import shapely
 import sqlalchemy as sa
+from api_login import bearer
 from fastapi.testclient import TestClient
 from pyproj import Geod
 from sqlalchemy.engine import Engine
@@ -1042,14 +1043,6 @@ def client(settings: Settings, month: Any) -> Iterator[TestClient]:
         yield c
 
 
-def _bearer(client: TestClient, engine: Engine, role: str, **place: str) -> dict[str, str]:
-    name = f"ledger-{role.replace('_', '-')}-{next(_serial)}"
-    create_account(engine, name, role, PASSWORD, **place)
-    answer = client.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD})
-    assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-
 V1 = f"/api/v1/ledgers/{STATION}"
 
 
@@ -1073,20 +1066,20 @@ def test_api_role_rules(client: TestClient, engine: Engine, month: Any) -> None:
         answer = client.request(method, url, json=NOTE if method == "POST" else None)
         assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
     readers = {
-        "own officer": _bearer(client, engine, "officer", station_code=STATION, officer_code=O1),
-        "squad leader": _bearer(client, engine, "squad_leader", squad_code=SQUAD),
-        "deputy leader": _bearer(client, engine, "deputy_leader"),
-        "chief": _bearer(client, engine, "chief"),
-        "dispatcher": _bearer(client, engine, "dispatcher"),
-        "admin": _bearer(client, engine, "admin"),
-        "analyst": _bearer(client, engine, "analyst"),
+        "own officer": bearer(client, engine, "officer", station_code=STATION, officer_code=O1),
+        "squad leader": bearer(client, engine, "squad_leader", squad_code=SQUAD),
+        "deputy leader": bearer(client, engine, "deputy_leader"),
+        "chief": bearer(client, engine, "chief"),
+        "dispatcher": bearer(client, engine, "dispatcher"),
+        "admin": bearer(client, engine, "admin"),
+        "analyst": bearer(client, engine, "analyst"),
     }
     outsiders = {
-        "other officer": _bearer(client, engine, "officer", station_code=OTHER_STATION),
-        "other squad leader": _bearer(client, engine, "squad_leader", squad_code=OTHER_SQUAD),
+        "other officer": bearer(client, engine, "officer", station_code=OTHER_STATION),
+        "other squad leader": bearer(client, engine, "squad_leader", squad_code=OTHER_SQUAD),
     }
     if "department_staff" in ROLES:  # a department's staff (党建+N) keeps no station ledger
-        outsiders["department staff"] = _bearer(
+        outsiders["department staff"] = bearer(
             client, engine, "department_staff", department_code="D02"
         )
     routes = _routes()
@@ -1129,17 +1122,17 @@ def test_api_role_rules(client: TestClient, engine: Engine, month: Any) -> None:
 
 
 def test_api_answers(client: TestClient, engine: Engine, month: Any) -> None:
-    leader = _bearer(client, engine, "squad_leader", squad_code=SQUAD)
+    leader = bearer(client, engine, "squad_leader", squad_code=SQUAD)
     body = client.get(f"{V1}/petition_register?month={MONTH}", headers=leader).json()
     assert body["title"] == "信访诉求工作登记本" and body["month"] == MONTH
     assert [r["name"] for r in body["rows"]] == ["张*丰", "", "", "陈*", "李*光"]
     analyst = client.get(
-        f"{V1}/petition_register?month={MONTH}", headers=_bearer(client, engine, "analyst")
+        f"{V1}/petition_register?month={MONTH}", headers=bearer(client, engine, "analyst")
     ).json()
     assert {r["name"] for r in analyst["rows"]} == {""} and {
         r["phone"] for r in analyst["rows"]
     } == {""}
-    log = client.get(f"{V1}/work_log?month={MONTH}", headers=_bearer(client, engine, "analyst"))
+    log = client.get(f"{V1}/work_log?month={MONTH}", headers=bearer(client, engine, "analyst"))
     assert officer(O1) not in log.text and O1 in log.text  # codes, not names, for analysts
     download = client.get(f"{V1}/case_register.xlsx?month={MONTH}", headers=leader)
     assert download.status_code == 200
@@ -1158,7 +1151,7 @@ def test_api_answers(client: TestClient, engine: Engine, month: Any) -> None:
 
 
 def test_api_bad_input(client: TestClient, engine: Engine, month: Any) -> None:
-    admin = _bearer(client, engine, "admin")
+    admin = bearer(client, engine, "admin")
     for url, field, word in (
         (f"{V1}/work_log?month=2018-13", "month", "not a month"),
         (f"{V1}/work_log.xlsx?month=2999-01", "month", "not started"),

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import jsonschema_rs
 import pytest
 import sqlalchemy as sa
+from api_login import token_header
 from fastapi.testclient import TestClient
 from pages_data import CST, PASSWORD, PWN, Planted, account, plant
 from sqlalchemy.engine import Engine
@@ -82,19 +83,10 @@ def users(engine: Engine, planted: Planted) -> dict[str, str]:
     }
 
 
-def _token(client: TestClient, username: str) -> str:
-    answer = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["access_token"])
-
-
 @pytest.fixture(scope="module")
 def bearer(app_client: TestClient, users: dict[str, str]) -> dict[str, dict[str, str]]:
     """Authorization headers by role (no cookie involved)."""
-    return {
-        role: {"Authorization": f"Bearer {_token(app_client, name)}"}
-        for role, name in users.items()
-    }
+    return {role: token_header(app_client, name, PASSWORD) for role, name in users.items()}
 
 
 def _browser(settings: Settings, username: str) -> TestClient:

@@ -10,7 +10,6 @@ in 2019.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -24,18 +23,14 @@ import numpy as np
 import pytest
 import shapely
 import sqlalchemy as sa
+from api_login import bearer
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from pyproj import Geod, Transformer
 from shapely.geometry import LineString
 from sqlalchemy.engine import Engine
 
-from api import auth
 from api.app import create_app
-from api.routes import auth as auth_routes
-from api.routes import duty as duty_routes
-from cases.accounts.errors import Unauthenticated
-from cases.accounts.store import create_account
 from cases.errors import InvalidInput
 from cases.intake import case_events, get_case
 from cases.stations.frontage import FrontageUnitIn, list_frontage, register_frontage
@@ -59,8 +54,6 @@ SAMPLE_OFFICER = next(
 )
 STATION, COMMUNITY = "T8ST01", "449999999801"
 OFFICERS = ("T8OF01", "T8OF02")
-PASSWORD = "patrol tests 2019"
-_serial = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -390,23 +383,9 @@ def test_frontage_units_and_their_checks(engine: Engine, settings: Settings, org
 
 @pytest.fixture(scope="module")
 def client(settings: Settings, org: None) -> Iterator[TestClient]:
-    app = create_app(settings)
-    if not any(getattr(r, "path", "") == "/api/v1/patrols" for r in app.routes):
-        app.include_router(duty_routes.router)
-    if not any(getattr(r, "path", "") == "/api/v1/auth/token" for r in app.routes):
-        app.include_router(auth_routes.router)
-    if Unauthenticated not in app.exception_handlers:
-        auth.install(app)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    """The application as `grid serve` builds it (the duty and auth routes are mounted)."""
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         yield c
-
-
-def _bearer(client: TestClient, engine: Engine, role: str, **place: str) -> dict[str, str]:
-    name = f"patrol-{role.replace('_', '-')}-{next(_serial)}"
-    create_account(engine, name, role, PASSWORD, **place)
-    answer = client.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD})
-    assert answer.status_code == 200, answer.text
-    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
 def _long_gpx(engine: Engine, points: int) -> str:
@@ -431,7 +410,7 @@ def test_a_morning_track_is_not_refused_for_its_size(
 ) -> None:
     """The API's 256 KiB body limit would refuse a real track; the patrol route takes
     `api_max_track_bytes`, and only that route."""
-    me = _bearer(client, engine, "officer", station_code=REAL_STATION, officer_code=SAMPLE_OFFICER)
+    me = bearer(client, engine, "officer", station_code=REAL_STATION, officer_code=SAMPLE_OFFICER)
     body = {
         "officer_code": SAMPLE_OFFICER,
         "station_code": REAL_STATION,
@@ -462,9 +441,9 @@ def test_api_patrols(client: TestClient, engine: Engine) -> None:
         "gpx": _gpx([(x, y, f"2019-06-03T01:{i:02d}:00Z") for i, (x, y) in enumerate(coords)]),
     }
     assert client.post("/api/v1/patrols", json=body).status_code == 401
-    analyst = _bearer(client, engine, "analyst")
+    analyst = bearer(client, engine, "analyst")
     assert client.post("/api/v1/patrols", json=body, headers=analyst).status_code == 403
-    me = _bearer(client, engine, "officer", station_code=REAL_STATION, officer_code=SAMPLE_OFFICER)
+    me = bearer(client, engine, "officer", station_code=REAL_STATION, officer_code=SAMPLE_OFFICER)
     made = client.post("/api/v1/patrols", json=body, headers=me)
     assert made.status_code == 201, made.text
     patrol = made.json()
@@ -474,7 +453,7 @@ def test_api_patrols(client: TestClient, engine: Engine) -> None:
     seen = client.get(f"/api/v1/patrols/{patrol['id']}", headers=me)
     assert seen.status_code == 200 and seen.json()["coverage"] == patrol["coverage"]
     assert client.get(f"/api/v1/patrols/{patrol['id']}", headers=analyst).status_code == 403
-    elsewhere = _bearer(client, engine, "officer", station_code=STATION, officer_code="T8OF01")
+    elsewhere = bearer(client, engine, "officer", station_code=STATION, officer_code="T8OF01")
     assert client.get(f"/api/v1/patrols/{patrol['id']}", headers=elsewhere).status_code == 403
 
     not_mine = client.post("/api/v1/patrols", json={**body, "officer_code": "T8OF02"}, headers=me)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from api_login import token_header
 from fastapi.testclient import TestClient
 from indicators_data import PASSWORD, S2, SQUAD, Month, S, plant
 from sqlalchemy.engine import Engine
@@ -280,12 +281,6 @@ def client(settings: Settings, month: Month) -> Iterator[TestClient]:
         yield c
 
 
-def _headers(client: TestClient, username: str) -> dict[str, str]:
-    resp = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-    assert resp.status_code == 200, resp.text
-    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
-
-
 @pytest.mark.parametrize(
     ("who", "query", "status"),
     [
@@ -307,7 +302,7 @@ def test_api_roles(
     resp = client.get(
         "/api/v1/reports/monthly",
         params={"month": "2016-05", **query},
-        headers=_headers(client, month.usernames[who]),
+        headers=token_header(client, month.usernames[who], PASSWORD),
     )
     assert resp.status_code == status, resp.text[:300]
     if status == 200:
@@ -322,7 +317,7 @@ def test_api_refuses(client: TestClient, month: Month) -> None:
     resp = client.get(
         "/api/v1/reports/monthly",
         params={"month": "2999-01"},
-        headers=_headers(client, month.usernames["analyst"]),
+        headers=token_header(client, month.usernames["analyst"], PASSWORD),
     )
     assert resp.status_code == 422 and resp.json()["detail"][0]["field"] == "month"
 
