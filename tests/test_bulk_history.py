@@ -393,3 +393,23 @@ def test_cli_prints_counts_per_status(engine: Engine, conn: Connection, tmp_path
     assert "cases by status" in res.output
     assert "closed (已结案)" in res.output and "in_progress (处置中)" in res.output
     assert "line 4: a closed or evaluated case needs closed_at" in res.output
+
+
+def test_a_file_of_only_bad_rows_writes_nothing_and_says_why(
+    db: Engine, scratch: Settings, tmp_path: Path
+) -> None:
+    """Every row refused (here: closed before it was reported): no case, no error."""
+    ax, ay, _ = _point(db, 43)
+    tag = uuid.uuid4().hex[:8]
+    path = _write(
+        tmp_path / f"all-bad-{tag}.csv",
+        [
+            HEADER,
+            f"{ax},{ay},0101,2024-01-15T09:00:00+08:00,{tag},,closed,,2024-01-14T09:00:00+08:00,",
+            f"{ax},{ay},0101,2024-01-15T09:00:00+08:00,,,evaluated,,2024-01-16T09:00:00+08:00,",
+        ],
+    )
+    result = assign_file(db, path, "wgs84", settings=scratch)
+    assert (result.cases, result.invalid, result.by_status) == (0, 2, {})
+    assert [line for line, _ in result.first_rejects] == [2, 3]
+    assert not _cases(db, path.name)

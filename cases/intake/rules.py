@@ -355,7 +355,7 @@ def decide(
     settings = settings or get_settings()
     subs = {s.code: s for s in catalogue.subclasses}
     known = pc.is_in(placed.subclass, value_set=pa.array(list(subs), pa.string()))
-    if not pc.all(known).as_py():
+    if not pc.all(known, min_count=0).as_py():  # an empty load has none unknown
         raise ValueError("unknown subclass codes reached the rules (validate first)")
     default = per_combination([placed.subclass], lambda code: subs[code].tier)
     emergency = per_combination([placed.subclass], lambda c: "yes" if subs[c].emergency else "no")
