@@ -8,8 +8,8 @@ and the documentation are served by `grid serve` as a real process on a free por
 127.0.0.1 (the test database is in its environment, see conftest.py). A browser that
 cannot start fails the test: it is never skipped.
 
-Imported as `browser_harness` (pytest puts tests/ on sys.path); test_serve.py uses
-`grid_serve` too.
+Imported as `browser_harness` (pytest puts tests/ on sys.path); conftest.py's
+`browser` fixture starts `chromium()` once a module; test_serve.py uses `grid_serve` too.
 """
 
 from __future__ import annotations

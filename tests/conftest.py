@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from gis.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 TEST_DB = f"cg_test_{os.getpid()}"
 
@@ -108,6 +112,29 @@ def sample_layout(engine: Engine, settings: Settings) -> int:
     from sample.seed import load_sample
 
     return load_sample(engine, settings=settings).generation
+
+
+@pytest.fixture
+def sample_current_again(engine: Engine, sample_layout: int) -> Iterator[None]:
+    """The sample layout current when the test starts and again when it ends.
+
+    For modules whose tests load other layouts (`pytestmark = usefixtures(...)`):
+    making the sample's generation current again is cheaper than reloading it.
+    """
+    from gis.layout import activate_generation
+
+    yield
+    with engine.begin() as c:
+        activate_generation(c, sample_layout)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium for a module's browser tests (tests/browser_harness.py)."""
+    from browser_harness import chromium
+
+    with chromium() as b:
+        yield b
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import sqlalchemy as sa
+from current_layout import grid_point
 from sqlalchemy.engine import Engine
 
 from cases.accounts.store import create_account
@@ -44,19 +45,6 @@ class Planted:
     cluster_cases: int
 
 
-def _point(engine: Engine, code: str) -> tuple[float, float]:
-    with engine.connect() as conn:
-        x, y = conn.execute(
-            sa.text(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(g.geom) p "
-                "FROM grid_cell g JOIN layout_generation l ON l.id = g.generation_id "
-                "AND l.is_current WHERE g.code = :c) s"
-            ),
-            {"c": code},
-        ).one()
-    return float(x), float(y)
-
-
 def submit(
     engine: Engine,
     settings: Settings,
@@ -66,7 +54,7 @@ def submit(
     description: str = "pages test",
 ) -> int:
     """File one complaint at a grid's inner point (with a reporter's name and phone)."""
-    x, y = _point(engine, code)
+    x, y = grid_point(engine, code)
     view = submit_complaint(
         engine,
         ComplaintIn(

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from browser_harness import LOCAL, Offline, chromium, grid_serve, screenshot_folder
+from browser_harness import LOCAL, Offline, grid_serve, screenshot_folder
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser
 
@@ -92,12 +92,6 @@ def server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """`grid serve` on a free port (one worker), its base URL; stopped afterwards."""
     with grid_serve(tmp_path_factory.mktemp("serve"), "--workers", "1") as (base, _log):
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ import pytest
 import shapely
 import sqlalchemy as sa
 from api_login import bearer
+from current_layout import community_shape
 from fastapi.testclient import TestClient
 from pyproj import Geod
 from shapely.geometry import Point
@@ -178,23 +179,10 @@ def test_checkins_at_inside_and_outside_the_distance_limit(
     assert rows[-1].crs_in == "gcj02" and rows[-1].lon_in == pytest.approx(glon)
 
 
-def _community(engine: Engine, code: str) -> Any:
-    with engine.connect() as conn:
-        wkb = conn.execute(
-            sa.text(
-                "SELECT ST_AsBinary(c.geom) FROM community c "
-                "JOIN layout_generation l ON l.id = c.generation_id AND l.is_current "
-                "WHERE c.code = :c"
-            ),
-            {"c": code},
-        ).scalar_one()
-    return shapely.from_wkb(bytes(wkb))
-
-
 def test_checkin_inside_the_community_counts_at_any_distance(
     engine: Engine, settings: Settings, org: None
 ) -> None:
-    polygon = _community(engine, REAL_COMMUNITY)
+    polygon = community_shape(engine, REAL_COMMUNITY)
     core = polygon.buffer(-0.0003)
     minx, miny, maxx, maxy = polygon.bounds
     candidates = [

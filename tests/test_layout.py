@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -21,7 +20,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from sqlalchemy.engine import Engine
 
 from gis import crs as crsmod
-from gis.layout import LayoutError, activate_generation, load_file, read_level
+from gis.layout import LayoutError, load_file, read_level
 from gis.settings import ROOT, Settings
 
 SAMPLE = ROOT / "data" / "sample"
@@ -29,16 +28,9 @@ BOUNDARIES = ROOT / "data" / "boundaries"
 GRID = str(ROOT / ".venv" / "bin" / "grid")
 
 
-@pytest.fixture(autouse=True)
-def _sample_current_again(engine: Engine, sample_layout: int) -> Iterator[None]:
-    """Each test starts with the sample layout current and leaves it current.
-
-    Tests here load other layouts; making the sample's generation current
-    again is cheaper than reloading it, and the next test starts from it.
-    """
-    yield
-    with engine.begin() as conn:
-        activate_generation(conn, sample_layout)
+# Each test starts with the sample layout current and leaves it current (tests here
+# load other layouts).
+pytestmark = pytest.mark.usefixtures("sample_current_again")
 
 
 def _generations(engine: Engine) -> tuple[int, int]:

@@ -28,9 +28,9 @@ from typing import Any
 
 import openpyxl
 import pytest
-import shapely
 import sqlalchemy as sa
 from api_login import bearer
+from current_layout import community_shape
 from fastapi.testclient import TestClient
 from pyproj import Geod
 from sqlalchemy.engine import Engine
@@ -123,16 +123,7 @@ def _points(engine: Engine) -> list[tuple[float, float, str]]:
 
 def _track(engine: Engine) -> list[list[float]]:
     """A straight east-west track across the community, through its middle."""
-    with engine.connect() as conn:
-        wkb = conn.execute(
-            sa.text(
-                "SELECT ST_AsBinary(c.geom) FROM community c "
-                "JOIN layout_generation l ON l.id = c.generation_id AND l.is_current "
-                "WHERE c.code = :c"
-            ),
-            {"c": COMMUNITY},
-        ).scalar_one()
-    polygon = shapely.from_wkb(bytes(wkb))
+    polygon = community_shape(engine, COMMUNITY)
     minx, _, maxx, _ = polygon.bounds
     y = polygon.representative_point().y
     return [[minx - 0.001 + (maxx - minx + 0.002) * i / 10, y] for i in range(11)]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -17,23 +16,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from gis import crs as crsmod
 from gis.district import home_district
-from gis.layout import activate_generation
 from gis.locate import InvalidLocation, locate, locate_table
 from gis.settings import ROOT
 
 GRID = str(ROOT / ".venv" / "bin" / "grid")
 
 
-@pytest.fixture(autouse=True)
-def _sample_current_again(engine: Engine, sample_layout: int) -> Iterator[None]:
-    """Each test starts with the sample layout current and leaves it current.
-
-    Tests here load other layouts; making the sample's generation current
-    again is cheaper than reloading it, and the next test starts from it.
-    """
-    yield
-    with engine.begin() as conn:
-        activate_generation(conn, sample_layout)
+# Each test starts with the sample layout current and leaves it current (tests here
+# load other layouts).
+pytestmark = pytest.mark.usefixtures("sample_current_again")
 
 
 def _interior(conn: Connection, code: str | None = None) -> tuple[str, float, float]:

@@ -25,7 +25,6 @@ from browser_harness import (
     MAP_INFO,
     SHOW_EVERYTHING,
     Offline,
-    chromium,
     open_map,
     screenshot_folder,
 )
@@ -129,12 +128,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PreviewServer]:
     (folder / "amap.html").write_text(render(operations(stations=one, base="amap")), "utf-8")
     with PreviewServer(folder) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")

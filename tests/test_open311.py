@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
+from open311_spec import REQUEST_FIELDS, SERVICE_FIELDS
 from sqlalchemy.engine import Engine
 from starlette.exceptions import StarletteDeprecationWarning
 
@@ -38,34 +39,6 @@ with warnings.catch_warnings():
 
 V2 = "/open311/v2"
 FORM = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
-REQUEST_FIELDS = [
-    "service_request_id",
-    "status",
-    "status_notes",
-    "service_name",
-    "service_code",
-    "description",
-    "agency_responsible",
-    "service_notice",
-    "requested_datetime",
-    "updated_datetime",
-    "expected_datetime",
-    "address",
-    "address_id",
-    "zipcode",
-    "lat",
-    "long",
-    "media_url",
-]
-SERVICE_FIELDS = [
-    "service_code",
-    "service_name",
-    "description",
-    "metadata",
-    "type",
-    "keywords",
-    "group",
-]
 
 
 def local(text: str) -> datetime:

@@ -23,7 +23,6 @@ from browser_harness import (
     MAP_INFO,
     SHOW_EVERYTHING,
     Offline,
-    chromium,
     grid_serve,
     open_map,
     screenshot_folder,
@@ -56,12 +55,6 @@ def server(planted: Planted, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """`grid serve` on a free port (one worker), its base URL; stopped afterwards."""
     with grid_serve(tmp_path_factory.mktemp("serve"), "--workers", "1") as (base, _log):
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ import pytest
 import shapely
 import sqlalchemy as sa
 from api_login import bearer
+from current_layout import community_shape
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from pyproj import Geod, Transformer
@@ -92,22 +93,9 @@ def org(engine: Engine, settings: Settings) -> Iterator[None]:
         )
 
 
-def _community(engine: Engine) -> Any:
-    with engine.connect() as conn:
-        wkb = conn.execute(
-            sa.text(
-                "SELECT ST_AsBinary(c.geom) FROM community c "
-                "JOIN layout_generation l ON l.id = c.generation_id AND l.is_current "
-                "WHERE c.code = :c"
-            ),
-            {"c": REAL_COMMUNITY},
-        ).scalar_one()
-    return shapely.from_wkb(bytes(wkb))
-
-
 def _inside(engine: Engine, metres: float = 0.0) -> tuple[float, float]:
     """A point well inside the sample community (its representative point)."""
-    point = _community(engine).buffer(-0.0005).representative_point()
+    point = community_shape(engine, REAL_COMMUNITY).buffer(-0.0005).representative_point()
     if metres:
         return GEOD.fwd(point.x, point.y, 45.0, metres)[:2]
     return point.x, point.y
@@ -115,7 +103,7 @@ def _inside(engine: Engine, metres: float = 0.0) -> tuple[float, float]:
 
 def _line_across(engine: Engine) -> list[list[float]]:
     """A straight east-west track across the community, through its middle, in 11 points."""
-    polygon = _community(engine)
+    polygon = community_shape(engine, REAL_COMMUNITY)
     minx, _, maxx, _ = polygon.bounds
     y = polygon.representative_point().y + 1.234e-5
     x0, x1 = minx - 0.002, maxx + 0.002
@@ -227,7 +215,7 @@ def test_patrol_coverage_and_grids_on_a_known_track(
 
     geodesic = GEOD.line_length([c[0] for c in coords], [c[1] for c in coords])
     assert view.length_m == pytest.approx(geodesic, rel=1e-4)
-    community = _community(engine)
+    community = community_shape(engine, REAL_COMMUNITY)
     utm = Transformer.from_crs("EPSG:4326", "EPSG:32649", always_xy=True)
 
     def to_utm(geom: Any) -> Any:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 import sqlalchemy as sa
+from current_layout import grid_point
 from sqlalchemy.engine import Engine
 
 from cases.errors import InvalidInput
@@ -44,23 +45,10 @@ class Planted:
     subdistrict: str
 
 
-def _point(engine: Engine, code: str) -> tuple[float, float]:
-    with engine.connect() as conn:
-        x, y = conn.execute(
-            sa.text(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(g.geom) p "
-                "FROM grid_cell g JOIN layout_generation l ON l.id = g.generation_id "
-                "AND l.is_current WHERE g.code = :c) s"
-            ),
-            {"c": code},
-        ).one()
-    return float(x), float(y)
-
-
 def _submit(
     engine: Engine, settings: Settings, code: str, subclass: str, when: datetime
 ) -> tuple[int, str, str | None]:
-    x, y = _point(engine, code)
+    x, y = grid_point(engine, code)
     # Counted as filed: no repeat rule raising the tiers of the planted clusters.
     settings = settings.model_copy(update={"repeat_report_count": 1000})
     view = submit_complaint(
