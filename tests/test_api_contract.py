@@ -38,6 +38,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from other_database import MISSING, on_database
 from schemathesis.generation.case import Case
 from sqlalchemy.engine import Engine
 
@@ -191,12 +192,7 @@ def sample_layout_module(engine: Engine, settings: Settings) -> int:
 @pytest.fixture(scope="module")
 def down(settings: Settings) -> Iterator[TestClient]:
     """The app on a database that does not exist (the server cannot be reached)."""
-    missing = "cg_no_such_database"
-    if settings.database_url:
-        base = settings.database_url.rpartition("/")[0]
-        unreachable = settings.model_copy(update={"database_url": f"{base}/{missing}"})
-    else:
-        unreachable = settings.model_copy(update={"database_name": missing})
+    unreachable = on_database(settings, MISSING)
     with TestClient(create_app(unreachable), raise_server_exceptions=False) as c:
         yield c
 

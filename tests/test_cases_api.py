@@ -23,6 +23,7 @@ from lifecycle_world import (
     row,
 )
 from open311_spec import REQUEST_FIELDS
+from other_database import MISSING, on_database
 from sqlalchemy.engine import Engine
 
 from api.app import create_app
@@ -57,12 +58,7 @@ def client(quiet: Settings, world: Cast) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def down(quiet: Settings) -> Iterator[TestClient]:
     """The app on a database that does not exist."""
-    missing = "cg_no_such_database"
-    if quiet.database_url:
-        base = quiet.database_url.rpartition("/")[0]
-        gone = quiet.model_copy(update={"database_url": f"{base}/{missing}"})
-    else:
-        gone = quiet.model_copy(update={"database_name": missing})
+    gone = on_database(quiet, MISSING)
     with TestClient(create_app(gone), raise_server_exceptions=False) as c:
         yield c
 

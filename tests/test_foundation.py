@@ -9,6 +9,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from other_database import on_database
 from sqlalchemy.engine import Engine
 
 from gis.db import alembic_config, drop_database, ensure_database, migrate
@@ -26,12 +27,7 @@ def test_migrations_match_the_models(settings: Settings) -> None:
 
 def test_migrations_up_down_up_from_empty(settings: Settings) -> None:
     name = f"cg_scratch_{uuid.uuid4().hex[:8]}"
-    scratch = settings.model_copy(
-        update={
-            "database_name": name,
-            "database_url": settings.url_for(name) if settings.database_url else None,
-        }
-    )
+    scratch = on_database(settings, name)
     ensure_database(scratch)
     try:
         migrate(scratch)

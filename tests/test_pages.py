@@ -24,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 from api_login import token_header
 from fastapi.testclient import TestClient
+from other_database import MISSING, on_database
 from pages_data import CST, PASSWORD, PWN, Planted, account, plant
 from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
@@ -445,10 +446,7 @@ def test_every_declared_status_of_the_map_data_is_reached(
     app_client: TestClient, settings: Settings, bearer: dict[str, dict[str, str]]
 ) -> None:
     doc = app_client.get("/openapi.json").json()
-    missing = settings.model_copy(update={"database_name": "cg_no_such_database"})
-    if settings.database_url:
-        base = settings.database_url.rpartition("/")[0]
-        missing = settings.model_copy(update={"database_url": f"{base}/cg_no_such_database"})
+    missing = on_database(settings, MISSING)
     with TestClient(create_app(missing), raise_server_exceptions=False) as down:
         for path in DATA:
             operation = doc["paths"][path]["get"]

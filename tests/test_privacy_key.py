@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
+from other_database import on_database
 from sqlalchemy.engine import Engine
 
 from gis.db import drop_database, ensure_database, get_engine, migrate
@@ -34,12 +35,7 @@ def grid(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
 def empty_db(settings: Settings) -> Iterator[Settings]:
     """A second migrated database that holds no encrypted value (dropped afterwards)."""
     name = f"cg_empty_{uuid.uuid4().hex[:8]}"
-    empty = settings.model_copy(
-        update={
-            "database_name": name,
-            "database_url": settings.url_for(name) if settings.database_url else None,
-        }
-    )
+    empty = on_database(settings, name)
     ensure_database(empty)
     migrate(empty)
     yield empty
