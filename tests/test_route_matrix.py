@@ -399,29 +399,44 @@ def world(engine: Engine, settings: Settings) -> World:
         static=static,
         callers=callers,
     )
-    with engine.connect() as conn:
-        world.officer = conn.execute(
-            sa.text(
-                "SELECT code FROM officer WHERE station_code = :st AND role = 'officer' "
-                "AND active ORDER BY code LIMIT 1"
-            ),
-            {"st": place.station},
-        ).scalar_one()
+    # A shift covering now at the station (another module may have planned one: shifts
+    # of one officer may not overlap), and a spare one far ahead to cancel.
     now = datetime.now(UTC).replace(microsecond=0)
     hour = timedelta(hours=1)
     station = str(place.station)
-    world.shift, world.spare_shift = (
-        s.id
-        for s in plan_shifts(
-            engine,
-            [
-                ShiftIn(
-                    officer_code=world.officer, station_code=station, start=at, end=at + 4 * hour
-                )
-                for at in (now - hour, now + 24 * hour)
-            ],
+    with engine.connect() as conn:
+        live = conn.execute(
+            sa.text(
+                "SELECT id, officer_code FROM duty_shift WHERE station_code = :st "
+                "AND cancelled_at IS NULL AND during @> CAST(:now AS timestamptz) "
+                "ORDER BY id LIMIT 1"
+            ),
+            {"st": station, "now": now},
+        ).first()
+        world.officer = (
+            live.officer_code
+            if live
+            else conn.execute(
+                sa.text(
+                    "SELECT o.code FROM officer o WHERE o.station_code = :st "
+                    "AND o.role = 'officer' AND o.active AND NOT EXISTS ("
+                    "SELECT 1 FROM duty_shift s WHERE s.officer_code = o.code "
+                    "AND s.cancelled_at IS NULL AND s.during @> CAST(:now AS timestamptz)) "
+                    "ORDER BY o.code LIMIT 1"
+                ),
+                {"st": station, "now": now},
+            ).scalar_one()
         )
+    starts = [datetime(2031, 5, 5, 8, 30, tzinfo=UTC)] + ([] if live else [now - hour])
+    made = plan_shifts(
+        engine,
+        [
+            ShiftIn(officer_code=world.officer, station_code=station, start=t, end=t + 4 * hour)
+            for t in starts
+        ],
     )
+    world.spare_shift = made[0].id
+    world.shift = int(live.id) if live else made[1].id
     world.patrol = record_patrol(engine, PatrolIn.model_validate(_patrol(world))).id
     return world
 
