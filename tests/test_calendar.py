@@ -20,6 +20,7 @@ from cases.calendar import (
     CalendarConfig,
     CalendarError,
     Deadline,
+    Deadlines,
     TimeLimit,
     WorkCalendar,
     add_working_hours,
@@ -192,6 +193,29 @@ def test_library_off_covers_only_the_tables_years(tmp_path: Path) -> None:
 # ------------------------------------------------------ the table (overrides)
 
 
+def _many_equal_scalar(
+    cal: WorkCalendar, starts: np.ndarray, amounts: np.ndarray, in_days: np.ndarray
+) -> Deadlines:
+    """`deadline_many` over the rows, each row the same as `deadline` (hours or days).
+
+    The rows must mix provisional deadlines (uncovered years) with settled ones.
+    """
+    got = cal.deadline_many(starts, amounts, in_days)
+    assert got.provisional.any() and not got.provisional.all()
+    for s, a, d, v, p in zip(
+        starts.tolist(),
+        amounts.tolist(),
+        in_days.tolist(),
+        got.at.tolist(),
+        got.provisional.tolist(),
+        strict=True,
+    ):
+        limit = TimeLimit.days(int(a)) if d else TimeLimit.hours(a)
+        one = cal.deadline(s.replace(tzinfo=UTC), limit)
+        assert one == Deadline(v.replace(tzinfo=UTC), p), (s, limit)
+    return got
+
+
 def test_table_overrides_the_library_and_completes_a_year(tmp_path: Path) -> None:
     path = write_calendar(
         tmp_path,
@@ -219,18 +243,7 @@ def test_table_overrides_the_library_and_completes_a_year(tmp_path: Path) -> Non
     )
     amounts = rng.integers(0, 30, 1_000).astype(np.float64)
     in_days = rng.random(1_000) < 0.5
-    got = cal.deadline_many(starts, amounts, in_days)
-    assert got.provisional.any() and not got.provisional.all()
-    for s, a, d, v, p in zip(
-        starts.tolist(),
-        amounts.tolist(),
-        in_days.tolist(),
-        got.at.tolist(),
-        got.provisional,
-        strict=True,
-    ):
-        limit = TimeLimit.days(int(a)) if d else TimeLimit.hours(a)
-        assert cal.deadline(s.replace(tzinfo=UTC), limit) == Deadline(v.replace(tzinfo=UTC), p)
+    _many_equal_scalar(cal, starts, amounts, in_days)
     # the shipped table is readable and keeps the bureau's hours
     shipped = bureau()
     assert shipped.config.timezone == "Asia/Shanghai"
@@ -357,20 +370,8 @@ def test_vectorised_deadlines_equal_scalar_with_days_and_provisional() -> None:
     in_days = rng.random(len(starts)) < 0.4
     amounts = np.where(in_days, rng.integers(0, 25, len(starts)), hours)
     cal = bureau()
-    got = cal.deadline_many(starts, amounts, in_days)
+    got = _many_equal_scalar(cal, starts, amounts, in_days)
     assert got.at.dtype == np.dtype("datetime64[us]") and got.provisional.dtype == np.bool_
-    assert got.provisional.any() and not got.provisional.all()
-    for s, a, d, v, p in zip(
-        starts.tolist(),
-        amounts.tolist(),
-        in_days.tolist(),
-        got.at.tolist(),
-        got.provisional.tolist(),
-        strict=True,
-    ):
-        limit = TimeLimit.days(int(a)) if d else TimeLimit.hours(a)
-        one = cal.deadline(s.replace(tzinfo=UTC), limit)
-        assert one == Deadline(v.replace(tzinfo=UTC), p), (s, limit)
     # one unit for all rows takes the same answers as the mixed call
     only_h = cal.deadline_many(starts[~in_days], amounts[~in_days])
     only_d = cal.deadline_many(starts[in_days], amounts[in_days], True)
