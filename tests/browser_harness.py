@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser, Frame, Page, Route, sync_playwright
@@ -209,6 +209,22 @@ class Offline:
         self.outside.append(url)
         if self._answer is None or not self._answer(route):
             route.abort()
+
+    def map_page(self, url: str, shot: Path) -> dict[str, Any]:
+        """Open the map page at `url` and screenshot it to `shot`; what MAP_INFO reads.
+
+        Checked as on every map page: the screenshot is not blank, no console or page
+        error, no request to another host, the layer control lists layers, a legend
+        and a title are shown.
+        """
+        info: dict[str, Any] = self.page.evaluate(MAP_INFO, open_map(self.page, url))
+        self.page.screenshot(path=str(shot))
+        assert shot.stat().st_size > 5_000
+        assert self.errors == []
+        assert self.outside == []
+        assert info["overlays"], "the layer control lists the layers"
+        assert info["legend"] and info["title"]
+        return info
 
     def close(self) -> None:
         self.context.close()

@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from browser_harness import (
-    MAP_INFO,
     SHOW_EVERYTHING,
     Offline,
     open_map,
@@ -157,15 +156,7 @@ def test_chromium_starts(browser: Browser) -> None:
 def test_page_draws_offline_without_errors(
     site: PreviewServer, visit: Offline, screenshots: Path, name: str
 ) -> None:
-    map_name = open_map(visit.page, site.url(f"{name}.html"))
-    info = visit.page.evaluate(MAP_INFO, map_name)
-    shot = screenshots / f"{name}.png"
-    visit.page.screenshot(path=str(shot))
-    assert shot.stat().st_size > 5_000
-    assert visit.errors == []
-    assert visit.outside == []
-    assert info["overlays"], "the layer control lists the layers"
-    assert info["legend"] and info["title"]
+    info = visit.map_page(site.url(f"{name}.html"), screenshots / f"{name}.png")
     assert info["zoom"] >= 9, "the view is fitted to the district"
     if name.startswith("heatmap"):
         assert info["heat"] >= 1 or visit.page.locator("canvas").count() >= 1
