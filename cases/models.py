@@ -139,6 +139,8 @@ class Case(Base):
             "department_code",
             postgresql_where=text("department_code IS NOT NULL"),
         ),
+        # Intake's repeat-report rule: earlier reports of a subclass in a grid (0013).
+        Index("case_grid_subclass_reported_idx", "grid_code", "subclass_code", "reported_at"),
         # Intake's officer choice counts each officer's open cases (0012_duty_dispatch).
         Index(
             "case_open_officer_idx",
