@@ -227,7 +227,11 @@ def duty_officers(conn: Connection, station: pa.Array, dispatched: npt.NDArray[A
     )
     copy_in(conn, _DUTY_TABLE, rows)
     conn.exec_driver_sql(f"ANALYZE {_DUTY_TABLE}")
+    # Hash joins only: the planner, misled by the CTEs' estimates, sorted a million rows
+    # to merge them with an empty set of shifts (11.4 s -> 8.9 s for 1M, same answer).
+    conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
     picked = copy_out(conn, pick_officers_from(_DUTY_TABLE), _DUTY_SCHEMA)
+    conn.exec_driver_sql("SET LOCAL enable_mergejoin TO DEFAULT")
     pos = np.full(n, -1, dtype=np.int64)
     pos[np.asarray(picked.column("n").to_numpy(), dtype=np.int64)] = np.arange(picked.num_rows)
     return _column(picked, "code", pa.array(pos, mask=pos < 0))
