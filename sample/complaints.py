@@ -38,6 +38,11 @@ window is empty; the same files would be recognised by their SHA-256 anyway),
 and a rerun on a later day adds only the days since the last load: the days
 loaded are read from the records `assign_file` keeps (the file names carry the
 seed and the days). Days older than twelve months stay.
+
+Why one module of ~700 lines (over the project's ~500): it is one generator
+(tooling, not shipped logic) whose hot spots, rhythms and channels all feed one
+seeded draw per day; the committed sample's bytes depend on their order
+(tests/test_sample_complaints.py). Split it when a part is reused elsewhere.
 """
 
 from __future__ import annotations

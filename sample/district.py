@@ -32,6 +32,12 @@ written) and ``row_deg`` is that of the grid's subdistrict (:data:`SUBDISTRICTS`
 Grids are ordered by row (north first), then by centroid longitude (west first), and
 numbered 001, 002, ... in that order. Communities within a subdistrict are numbered by
 the same rule with :data:`COMMUNITY_ROW_DEG` bands.
+
+Why one module of ~930 lines (over the project's ~500): it is one generator run
+top to bottom by `python -m sample.district`, not shipped logic (sample/ is
+tooling); its steps share one seeded random stream, so the order of the draws
+is the sample itself, and the committed files under data/sample are checked
+against a rerun (tests/test_sample.py). Split it when a step is reused elsewhere.
 """
 
 from __future__ import annotations
