@@ -9,6 +9,11 @@ tests/ on sys.path).
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 from gis.settings import Settings
 
 MISSING = "cg_no_such_database"
@@ -22,3 +27,24 @@ def on_database(settings: Settings, name: str) -> Settings:
             "database_url": settings.url_for(name) if settings.database_url else None,
         }
     )
+
+
+@contextmanager
+def sample_database(settings: Settings, stem: str, **overrides: Any) -> Iterator[Settings]:
+    """A new database migrated from empty with the sample district and nothing else
+    (no other module's cases), for the block; dropped afterwards. `overrides` are
+    settings of its own (e.g. repeat_report_count)."""
+    from gis.db import _engine_for, drop_database, ensure_database, get_engine, migrate
+    from sample.seed import load_sample
+
+    name = f"{settings.database}_{stem}_{uuid.uuid4().hex[:6]}"
+    made = on_database(settings, name).model_copy(update=overrides)
+    try:
+        ensure_database(made)
+        migrate(made)
+        load_sample(get_engine(made), settings=made)
+        yield made
+    finally:
+        get_engine(made).dispose()
+        _engine_for.cache_clear()
+        drop_database(made, name)

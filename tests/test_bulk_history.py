@@ -22,8 +22,9 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from other_database import sample_database
 from shapely.geometry import Point
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, Engine
 from typer.testing import CliRunner
 
 from cases.bulk import assign_file
@@ -31,9 +32,8 @@ from cases.calendar import load_calendar
 from cases.catalogue import load_catalogue
 from cases.indicators import indicators
 from cases.lifecycle.escalation import sweep
-from gis.db import _engine_for, ensure_database, get_engine, migrate
+from gis.db import get_engine
 from gis.settings import Settings
-from sample.seed import load_sample
 
 NEIGHBOUR = (113.1230, 22.5450)  # in 江海区
 HEADER = "lon,lat,subclass,reported_at,description,address,status,dispatched_at,closed_at,rating"
@@ -51,28 +51,9 @@ _INSIDE = sa.text("""
 @pytest.fixture(scope="module")
 def scratch(settings: Settings) -> Iterator[Settings]:
     """A database with the sample district and no other module's cases."""
-    name = f"{settings.database}_hist_{uuid.uuid4().hex[:6]}"
-    made = settings.model_copy(
-        update={
-            "database_name": name,
-            "database_url": settings.url_for(name) if settings.database_url else None,
-            "repeat_report_count": 1000,  # no tier raised by repeats: the tiers are the catalogue's
-        }
-    )
-    admin = sa.create_engine(
-        make_url(settings.owner_url_for()).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        ensure_database(made)
-        migrate(made)
-        load_sample(get_engine(made), settings=made)
+    # No tier raised by repeats: the tiers are the catalogue's.
+    with sample_database(settings, "hist", repeat_report_count=1000) as made:
         yield made
-    finally:
-        get_engine(made).dispose()
-        _engine_for.cache_clear()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="module")

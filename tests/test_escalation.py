@@ -14,7 +14,6 @@ import os
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from lifecycle_world import HERE_SQUAD, events, file_case, fresh_place, here_place, row
+from other_database import sample_database
 from sqlalchemy.engine import Engine, make_url
 
 from api.app import create_app
@@ -30,9 +30,8 @@ from cases.calendar import handling_deadline, load_calendar
 from cases.catalogue import load_catalogue
 from cases.lifecycle.escalation import sweep
 from cases.lifecycle.notify import LogNotifier, Notice, deliver_pending
-from gis.db import _engine_for, ensure_database, get_engine, migrate
+from gis.db import get_engine
 from gis.settings import ROOT, Settings
-from sample.seed import load_sample
 
 GRID = str(ROOT / ".venv" / "bin" / "grid")
 
@@ -40,28 +39,9 @@ GRID = str(ROOT / ".venv" / "bin" / "grid")
 @pytest.fixture(scope="module")
 def scratch(settings: Settings) -> Iterator[Settings]:
     """A database with the sample district and no other test's cases."""
-    name = f"{settings.database}_esc_{uuid.uuid4().hex[:6]}"
-    made = settings.model_copy(
-        update={
-            "database_name": name,
-            "database_url": settings.url_for(name) if settings.database_url else None,
-            "repeat_report_count": 1000,
-        }
-    )
-    admin = sa.create_engine(
-        make_url(settings.owner_url_for()).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-    try:
-        ensure_database(made)
-        migrate(made)
-        load_sample(get_engine(made), settings=made)
+    # No tier raised by repeats: the tiers are the catalogue's.
+    with sample_database(settings, "esc", repeat_report_count=1000) as made:
         yield made
-    finally:
-        get_engine(made).dispose()
-        _engine_for.cache_clear()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="module")
