@@ -58,10 +58,27 @@ def text_width(text: str) -> int:
     return max(_line_widths(text))
 
 
-def _lines(text: str, width: float) -> int:
+def printed_lines(text: str, width: float) -> int:
     """How many printed lines `text` takes in a column of `width` (after wrapping)."""
     usable = max(width - PADDING, 1)
     return sum(max(1, math.ceil(w / usable)) for w in _line_widths(text))
+
+
+def print_setup(sheet: Any, widths: list[float]) -> None:
+    """A4, portrait unless the columns need landscape, fit to the page's width, the
+    header rows repeated on every page, page numbers, the header frozen on screen:
+    the print form of every sheet the bureau files (ledgers and the monthly report)."""
+    sheet.set_paper(A4)
+    if sum(widths) > PORTRAIT_WIDTH:
+        sheet.set_landscape()
+    else:
+        sheet.set_portrait()
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(0, HEADER_ROWS - 1)
+    sheet.set_footer(FOOTER)
+    sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.7)
+    sheet.center_horizontally()
+    sheet.freeze_panes(HEADER_ROWS, 0)
 
 
 def _cell(value: Any) -> str:
@@ -124,13 +141,11 @@ def write_xlsx(ledger: Ledger, exported_at: datetime | None = None) -> bytes:
         ]
     )
     sheet.merge_range(1, 0, 1, last, note, notes)
-    sheet.set_row(1, LINE_HEIGHT * _lines(note, sum(widths)))
+    sheet.set_row(1, LINE_HEIGHT * printed_lines(note, sum(widths)))
     for i, col in enumerate(ledger.columns):
         sheet.write_string(2, i, col.label, header)
-    sheet.set_row(
-        2,
-        LINE_HEIGHT * max(_lines(c.label, w) for c, w in zip(ledger.columns, widths, strict=True)),
-    )
+    label_lines = (printed_lines(c.label, w) for c, w in zip(ledger.columns, widths, strict=True))
+    sheet.set_row(2, LINE_HEIGHT * max(label_lines))
 
     row = HEADER_ROWS
     for record in ledger.rows:
@@ -144,22 +159,12 @@ def write_xlsx(ledger: Ledger, exported_at: datetime | None = None) -> bytes:
             else:
                 text = _cell(value)
                 sheet.write_string(row, i, text, body)
-                lines = max(lines, _lines(text, widths[i]))
+                lines = max(lines, printed_lines(text, widths[i]))
         sheet.set_row(row, LINE_HEIGHT * lines)
         row += 1
     if not ledger.rows:
         sheet.merge_range(row, 0, row, last, EMPTY, body)
 
-    sheet.set_paper(A4)
-    if sum(widths) > PORTRAIT_WIDTH:
-        sheet.set_landscape()
-    else:
-        sheet.set_portrait()
-    sheet.fit_to_pages(1, 0)
-    sheet.repeat_rows(0, HEADER_ROWS - 1)
-    sheet.set_footer(FOOTER)
-    sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.7)
-    sheet.center_horizontally()
-    sheet.freeze_panes(HEADER_ROWS, 0)
+    print_setup(sheet, widths)
     book.close()
     return buffer.getvalue()

@@ -15,7 +15,6 @@ book; this one shares its width rule and page set-up constants.
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +25,7 @@ from xlsxwriter.workbook import Workbook
 
 from cases.indicators import BY_KEY
 from cases.ledgers.sheet import fmt_dt
-from cases.ledgers.xlsx import A4, FOOTER, HEADER_ROWS, LINE_HEIGHT, PORTRAIT_WIDTH, text_width
+from cases.ledgers.xlsx import HEADER_ROWS, LINE_HEIGHT, print_setup, printed_lines, text_width
 from cases.reports.build import MonthlyReport
 
 PADDING = 2
@@ -65,11 +64,6 @@ def _widths(cols: Sequence[Col], rows: Sequence[Sequence[Any]]) -> list[float]:
     return out
 
 
-def _lines(text: str, width: float) -> int:
-    usable = max(width - PADDING, 1)
-    return sum(max(1, math.ceil(text_width(line) / usable)) for line in text.split("\n"))
-
-
 def _sheet(
     book: Workbook,
     name: str,
@@ -88,11 +82,11 @@ def _sheet(
     sheet.merge_range(0, 0, 0, last, heading, styles["heading"])
     sheet.set_row(0, 28)
     sheet.merge_range(1, 0, 1, last, note, styles["note"])
-    sheet.set_row(1, LINE_HEIGHT * _lines(note, sum(widths)))
+    sheet.set_row(1, LINE_HEIGHT * printed_lines(note, sum(widths)))
     for i, col in enumerate(cols):
         sheet.write_string(2, i, col.label, styles["header"])
     sheet.set_row(
-        2, LINE_HEIGHT * max(_lines(c.label, w) for c, w in zip(cols, widths, strict=True))
+        2, LINE_HEIGHT * max(printed_lines(c.label, w) for c, w in zip(cols, widths, strict=True))
     )
     for r, record in enumerate(rows, start=HEADER_ROWS):
         lines = 1
@@ -109,21 +103,11 @@ def _sheet(
             else:
                 text = _shown(value)
                 sheet.write_string(r, i, text, styles["text"])
-                lines = max(lines, _lines(text, widths[i]))
+                lines = max(lines, printed_lines(text, widths[i]))
         sheet.set_row(r, LINE_HEIGHT * lines)
     if not rows:
         sheet.merge_range(HEADER_ROWS, 0, HEADER_ROWS, last, EMPTY, styles["text"])
-    sheet.set_paper(A4)
-    if sum(widths) > PORTRAIT_WIDTH:
-        sheet.set_landscape()
-    else:
-        sheet.set_portrait()
-    sheet.fit_to_pages(1, 0)
-    sheet.repeat_rows(0, HEADER_ROWS - 1)
-    sheet.set_footer(FOOTER)
-    sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.7)
-    sheet.center_horizontally()
-    sheet.freeze_panes(HEADER_ROWS, 0)
+    print_setup(sheet, widths)
 
 
 def _styles(book: Workbook) -> dict[str, Any]:
