@@ -1,4 +1,5 @@
-"""Commands: bulk assignment (`grid assign`) and serving the API (`grid serve`); `grid demo` is registered here, built in gridcli.demo.
+"""Commands: bulk assignment (`grid assign`) and serving the API (`grid serve`);
+`grid demo` is registered here and built in gridcli.demo.
 
 Exit codes as everywhere in `grid`: 0 done, 1 the input failed its checks,
 2 usage (unknown CRS, no such file), 3 database unreachable.

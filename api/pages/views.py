@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 import folium
 from branca.element import Element
@@ -44,9 +44,19 @@ class PageQuery:
     months: int = DEFAULT_MONTHS
 
 
-Builder = Callable[
-    [Engine, PageQuery, "Principal | None", Settings, "BaseName | None", str], folium.Map
-]
+class MapRequest(NamedTuple):
+    """What a page's builder is given: the database, the query, who asks, the
+    settings, the base layer, and the subtitle describing the filters."""
+
+    engine: Engine
+    q: PageQuery
+    principal: Principal | None
+    settings: Settings
+    base: BaseName | None
+    subtitle: str
+
+
+Builder = Callable[[MapRequest], folium.Map]
 
 
 @dataclass(frozen=True)
@@ -60,97 +70,61 @@ class MapPage:
     options: tuple[str, ...] = ()
 
 
-def _heat(
-    engine: Engine,
-    q: PageQuery,
-    principal: Principal | None,
-    settings: Settings,
-    base: BaseName | None,
-    subtitle: str,
-) -> folium.Map:
-    points = mapdata.heat_points(engine, q.filters, principal, settings=settings)
-    return heatmap(points, subtitle=subtitle, base=base)
+def _heat(r: MapRequest) -> folium.Map:
+    points = mapdata.heat_points(r.engine, r.q.filters, r.principal, settings=r.settings)
+    return heatmap(points, subtitle=r.subtitle, base=r.base)
 
 
-def _timeline(
-    engine: Engine,
-    q: PageQuery,
-    principal: Principal | None,
-    settings: Settings,
-    base: BaseName | None,
-    subtitle: str,
-) -> folium.Map:
-    cells = mapdata.heat_over_time(engine, q.filters, principal, by=q.by, settings=settings)
-    freq: Literal["W", "D"] = "W" if q.by == "week" else "D"
-    return heatmap_over_time(cells, freq=freq, subtitle=subtitle, base=base)
+def _timeline(r: MapRequest) -> folium.Map:
+    cells = mapdata.heat_over_time(
+        r.engine, r.q.filters, r.principal, by=r.q.by, settings=r.settings
+    )
+    freq: Literal["W", "D"] = "W" if r.q.by == "week" else "D"
+    return heatmap_over_time(cells, freq=freq, subtitle=r.subtitle, base=r.base)
 
 
-def _choropleth(
-    engine: Engine,
-    q: PageQuery,
-    principal: Principal | None,
-    settings: Settings,
-    base: BaseName | None,
-    subtitle: str,
-) -> folium.Map:
-    counts = mapdata.area_counts(engine, q.filters, principal, level=q.level, settings=settings)
-    level = "网格" if q.level == "grid" else "社区"
+def _choropleth(r: MapRequest) -> folium.Map:
+    counts = mapdata.area_counts(
+        r.engine, r.q.filters, r.principal, level=r.q.level, settings=r.settings
+    )
+    level = "网格" if r.q.level == "grid" else "社区"
     return choropleth(
         counts,
         {"count": "投诉数", "per_km2": "每平方公里投诉数"},
         level=level,
         code_column="code",
         name_column="name",
-        subtitle=subtitle,
-        base=base,
+        subtitle=r.subtitle,
+        base=r.base,
     )
 
 
-def _hotspots(
-    engine: Engine,
-    q: PageQuery,
-    principal: Principal | None,
-    settings: Settings,
-    base: BaseName | None,
-    subtitle: str,
-) -> folium.Map:
-    table = mapdata.hotspots(engine, q.filters, principal, settings=settings)
+def _hotspots(r: MapRequest) -> folium.Map:
+    table = mapdata.hotspots(r.engine, r.q.filters, r.principal, settings=r.settings)
     permutations = table.attrs.get("permutations")
     method = str(table.attrs["fdr_method_zh"])
     if permutations:
         method += f"；置换检验 {permutations} 次"
-    return hotspots(table, fdr_method=method, code_column="grid_code", subtitle=subtitle, base=base)
+    return hotspots(
+        table, fdr_method=method, code_column="grid_code", subtitle=r.subtitle, base=r.base
+    )
 
 
-def _emerging(
-    engine: Engine,
-    q: PageQuery,
-    principal: Principal | None,
-    settings: Settings,
-    base: BaseName | None,
-    subtitle: str,
-) -> folium.Map:
+def _emerging(r: MapRequest) -> folium.Map:
     # Whole months ending by `to`: a `from` shared with the other maps does not apply.
-    filters = replace(q.filters, date_from=None)
-    table = mapdata.emerging(engine, q.months, filters, principal, settings=settings)
+    filters = replace(r.q.filters, date_from=None)
+    table = mapdata.emerging(r.engine, r.q.months, filters, r.principal, settings=r.settings)
     periods = table.attrs.get("periods") or []
     span = f"{periods[0][:7]} 至 {periods[-1][:7]}，" if periods else ""
     note = (
         f"{span}共 {len(periods)} 个月；逐月 Gi*（时空邻域）、"
         "Benjamini–Hochberg 校正与 Mann-Kendall 趋势检验"
     )
-    return emerging(table, code_column="grid_code", note=note, subtitle=subtitle, base=base)
+    return emerging(table, code_column="grid_code", note=note, subtitle=r.subtitle, base=r.base)
 
 
-def _operations(
-    engine: Engine,
-    q: PageQuery,
-    principal: Principal | None,
-    settings: Settings,
-    base: BaseName | None,
-    subtitle: str,
-) -> folium.Map:
-    ops = mapdata.operations(engine, q.filters, principal, settings=settings)
+def _operations(r: MapRequest) -> folium.Map:
+    ops = mapdata.operations(r.engine, r.q.filters, r.principal, settings=r.settings)
     at = str(ops.meta.get("at", ""))[:16].replace("T", " ")
     line = f"{at} 未结 {ops.open_total:,} 件，其中超期 {ops.overdue_total:,} 件"
     return operations(
@@ -158,8 +132,8 @@ def _operations(
         squads=ops.squads,
         officers=ops.officers,
         cases=ops.cases,
-        subtitle=f"{line}；{subtitle}" if subtitle else line,
-        base=base,
+        subtitle=f"{line}；{r.subtitle}" if r.subtitle else line,
+        base=r.base,
     )
 
 
@@ -233,7 +207,7 @@ def build_map(
     """
     page = MAPS[name]
     subtitle = describe(engine, name, q, settings)
-    return page.build(engine, q, principal, settings, base, subtitle)
+    return page.build(MapRequest(engine, q, principal, settings, base, subtitle))
 
 
 def page_html(
